@@ -1,0 +1,44 @@
+/**
+ * A tree of named, cancellable contexts (global → service → session → task) that makes a
+ * running Deno process explain itself: which tasks are alive and for how long, what they count,
+ * who holds which lock and who waits for it.
+ *
+ * Importing this module loads no npm package, opens no file and touches no network.
+ *
+ * @example A service with a session, a counter and a cancellation
+ * ```ts
+ * import { Context, current } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const proxy = root.child("http-proxy").create();
+ * const served = proxy.child("request").withData("path", "/").spawn(async (ctx) => {
+ *   await Promise.resolve();
+ *   current().incrementTotal("requests");
+ *   return ctx.path;
+ * });
+ * assert.deepEqual(await served, "global.http-proxy.request");
+ * assert.deepEqual(proxy.getTotal("requests", { deep: true }), 1);
+ * root.cancel("shutdown");
+ * assert.deepEqual(proxy.cancelReason, "shutdown");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  bind,
+  CancelledError,
+  Context,
+  ContextBuilder,
+  ContextEndedError,
+  type CounterOptions,
+  counters,
+  current,
+  global,
+  type RootOptions,
+  type Task,
+} from "./src/context.ts";
+export { Metric, type MetricKind, type MetricValue } from "./src/metric.ts";
+export type { JsonValue } from "./src/json.ts";
+export { type Config, configure } from "./src/config.ts";

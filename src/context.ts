@@ -1,0 +1,1155 @@
+/**
+ * The context tree: named, cancellable contexts, the task-local current context, data, metrics
+ * and counters.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Cell, PathNode } from "./counters.ts";
+import { type JsonValue, toJsonValue } from "./json.ts";
+import { checkMetric, type MetricValue } from "./metric.ts";
+import { checkName, describe, escapeSegment } from "./names.ts";
+import { type Clock, errorText, Tree } from "./tree.ts";
+
+const als = new AsyncLocalStorage<Context>();
+
+// #state bits
+const CANCELLED = 1;
+const ENDED = 2;
+const END_REQUESTED = 4;
+const SPAWNED = 8;
+
+/** The most data keys, and separately metric keys, one context keeps. */
+export const MAX_KEYS_PER_CONTEXT = 1024;
+
+/** Why and when a subtree was cancelled; shared by every context the cancel reached. */
+interface CancelCause {
+  readonly reason: unknown;
+  readonly origin: Context;
+  readonly at: number;
+  error: CancelledError | undefined;
+}
+
+/** A counter cell as one context sees it: the shared cell and the live count it raised. */
+interface CellRef {
+  readonly cell: Cell;
+  held: number;
+}
+
+/**
+ * The error a cancelled context's {@linkcode Context.signal} is aborted with, and that lock
+ * waits reject with when their context is cancelled. `reason` is the value given to
+ * {@linkcode Context.cancel}.
+ *
+ * @example Telling a cancellation from a failure
+ * ```ts
+ * import { CancelledError, Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const ctx = Context.root("svc");
+ * ctx.cancel("shutdown");
+ * const err = ctx.signal.reason;
+ * assert.ok(err instanceof CancelledError);
+ * assert.deepEqual(err.reason, "shutdown");
+ * assert.deepEqual(err.message, 'context "svc" was cancelled: shutdown');
+ * ```
+ */
+export class CancelledError extends Error {
+  /** The reason given to `cancel()`. */
+  readonly reason: unknown;
+  /** The path of the context `cancel()` was called on. */
+  readonly contextPath: string;
+
+  /**
+   * @param contextPath The path of the context that was cancelled.
+   * @param reason The reason given to `cancel()`.
+   */
+  constructor(contextPath: string, reason: unknown) {
+    super(`context "${contextPath}" was cancelled: ${reasonText(reason)}`);
+    this.name = "CancelledError";
+    this.reason = reason;
+    this.contextPath = contextPath;
+  }
+}
+
+/**
+ * Thrown when a child is made under a context that has already left the tree: its task settled
+ * with no descendants left, or it was ended.
+ *
+ * @example
+ * ```ts
+ * import { Context, ContextEndedError } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const conn = Context.root("svc").child("conn").create();
+ * conn.end();
+ * assert.throws(() => conn.child("late").create(), ContextEndedError);
+ * ```
+ */
+export class ContextEndedError extends Error {
+  /** The path of the context that had ended. */
+  readonly contextPath: string;
+
+  /** @param contextPath The path of the context that had ended. */
+  constructor(contextPath: string) {
+    super(`context "${contextPath}" has ended: no child can be made under it`);
+    this.name = "ContextEndedError";
+    this.contextPath = contextPath;
+  }
+}
+
+/** Options of {@linkcode Context.root}. */
+export interface RootOptions {
+  /**
+   * The clock of the whole tree, in epoch milliseconds. Tests pass a fake one.
+   * @default {Date.now}
+   */
+  now?: Clock;
+}
+
+/** Options of {@linkcode Context.getTotal} and {@linkcode Context.getLive}. */
+export interface CounterOptions {
+  /**
+   * Add up this context's counter and that of every descendant, ended ones included.
+   * @default {false}
+   */
+  deep?: boolean;
+}
+
+/** A task function: it gets the context it runs in. */
+export type Task<T> = (ctx: Context) => T | PromiseLike<T>;
+
+/**
+ * Internal accessors other modules of this package use; not part of the public API.
+ * @internal
+ */
+export interface ContextInternals {
+  tree(ctx: Context): Tree;
+  firstChild(ctx: Context): Context | undefined;
+  nextSibling(ctx: Context): Context | undefined;
+  lastActivity(ctx: Context): number;
+  touchAt(ctx: Context, at: number): void;
+  cancelledAt(ctx: Context): number | undefined;
+  cancelError(ctx: Context): CancelledError;
+  running(ctx: Context): number;
+  lastError(ctx: Context): unknown;
+  data(ctx: Context): ReadonlyMap<string, JsonValue> | undefined;
+  metrics(ctx: Context): ReadonlyMap<string, MetricValue> | undefined;
+  counterNode(ctx: Context): PathNode | undefined;
+  onCancel(ctx: Context, fn: (error: CancelledError) => void): () => void;
+}
+
+// Set by Context's static block: what ContextBuilder may do that the public API does not offer.
+let makeChild: (parent: Context, name: string, state: number) => Context;
+let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
+
+/** @internal */
+export const internals: ContextInternals = {} as ContextInternals;
+
+/**
+ * A named node of the context tree. Each context owns its cancellation: cancelling it cancels
+ * every descendant, with the reason kept. Children register with their parent and leave the tree
+ * once their task has settled and their own children have left.
+ *
+ * @example A service with a child task
+ * ```ts
+ * import { Context, current } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const answer = await root.child("remote-access")
+ *   .withData("peer", "alice")
+ *   .spawn(async (ctx) => {
+ *     await Promise.resolve();
+ *     assert.deepEqual(current(), ctx);
+ *     ctx.incrementTotal("commands");
+ *     return 42;
+ *   });
+ * assert.deepEqual(answer, 42);
+ * assert.deepEqual(root.getTotal("commands", { deep: true }), 1);
+ * ```
+ */
+export class Context {
+  /** The context's name. */
+  readonly name: string;
+  /** The parent context; undefined for a root. */
+  readonly parent: Context | undefined;
+  /** When the context was made, epoch ms. */
+  readonly createdAt: number;
+  #tree: Tree;
+  #lastActivity: number;
+  #state: number;
+  #tasks = 0;
+  #first: Context | undefined = undefined;
+  #last: Context | undefined = undefined;
+  #prev: Context | undefined = undefined;
+  #next: Context | undefined = undefined;
+  #path: string | undefined = undefined;
+  #cause: CancelCause | undefined;
+  #controller: AbortController | undefined = undefined;
+  #waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
+  #hooks: Set<(error: CancelledError) => void> | undefined = undefined;
+  #data: Map<string, JsonValue> | undefined = undefined;
+  #metrics: Map<string, MetricValue> | undefined = undefined;
+  #node: PathNode | undefined = undefined;
+  #cells: Map<string, CellRef> | undefined = undefined;
+  #error: unknown = undefined;
+
+  private constructor(tree: Tree, parent: Context | undefined, name: string, state: number) {
+    this.name = name;
+    this.parent = parent;
+    this.#tree = tree;
+    this.createdAt = this.#lastActivity = tree.now();
+    this.#state = state;
+    this.#cause = undefined;
+    if (parent !== undefined) {
+      if (parent.#state & CANCELLED) {
+        this.#state |= CANCELLED;
+        this.#cause = parent.#cause;
+      }
+      const last = parent.#last;
+      if (last === undefined) parent.#first = this;
+      else {
+        last.#next = this;
+        this.#prev = last;
+      }
+      parent.#last = this;
+      tree.changed();
+    }
+  }
+
+  /**
+   * Makes a new root context with a tree of its own: its own counters, lock registry and clock.
+   * Applications use {@linkcode global}; roots of their own suit tests and libraries.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * let t = 1_000;
+   * const root = Context.root("test", { now: () => t });
+   * t += 250;
+   * assert.deepEqual(root.duration(), 250);
+   * ```
+   *
+   * @param name The root's name: 1 to 256 characters, no control characters.
+   * @param options A clock for the tree.
+   * @throws {TypeError} / {RangeError} for a bad name or a clock that is not a function.
+   */
+  static root(name: string, options: RootOptions = {}): Context {
+    checkName(name, "name");
+    const now = options?.now ?? Date.now;
+    if (typeof now !== "function") {
+      throw new TypeError(`options.now must be a function, got ${describe(now)}`);
+    }
+    return new Context(new Tree(now), undefined, name, 0);
+  }
+
+  /**
+   * The dotted path from the root, each name escaped (`.` → `%2E`, `%` → `%25`, `*` → `%2A`).
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const c = Context.root("global").child("http-proxy").create().child("v1.2").create();
+   * assert.deepEqual(c.path, "global.http-proxy.v1%2E2");
+   * ```
+   */
+  get path(): string {
+    return this.#path ??= this.parent === undefined
+      ? escapeSegment(this.name)
+      : `${this.parent.path}.${escapeSegment(this.name)}`;
+  }
+
+  /**
+   * An `AbortSignal` aborted when this context or an ancestor is cancelled; its `reason` is a
+   * {@linkcode CancelledError}. Made on first use.
+   *
+   * @example Passing the context's cancellation to fetch-like APIs
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * const child = root.child("req").create();
+   * const signal = child.signal;
+   * root.cancel("shutdown");
+   * assert.ok(signal.aborted);
+   * ```
+   */
+  get signal(): AbortSignal {
+    let c = this.#controller;
+    if (c === undefined) {
+      c = this.#controller = new AbortController();
+      if (this.#state & CANCELLED) c.abort(errorOf(this.#cause!));
+    }
+    return c.signal;
+  }
+
+  /**
+   * Whether this context or an ancestor was cancelled.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * root.cancel();
+   * assert.deepEqual(root.cancelled, true);
+   * ```
+   */
+  get cancelled(): boolean {
+    return (this.#state & CANCELLED) !== 0;
+  }
+
+  /**
+   * The reason given to the first `cancel()` that reached this context (undefined while it is not
+   * cancelled, or when no reason was given).
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * const child = root.child("job").create();
+   * root.cancel("SIGTERM");
+   * child.cancel("too late");
+   * assert.deepEqual(child.cancelReason, "SIGTERM");
+   * ```
+   */
+  get cancelReason(): unknown {
+    return this.#cause?.reason;
+  }
+
+  /**
+   * Whether this context has left the tree.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("svc").child("conn").create();
+   * ctx.end();
+   * assert.deepEqual(ctx.ended, true);
+   * ```
+   */
+  get ended(): boolean {
+    return (this.#state & ENDED) !== 0;
+  }
+
+  /**
+   * Starts building a child context named `name`; finish with `spawn()` or `create()`.
+   *
+   * @example
+   * ```ts
+   * import { Context, Metric } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("global");
+   * const conn = root.child("conn").withData("peer", "alice")
+   *   .withMetric("bytes", Metric.bytes(0)).create();
+   * assert.deepEqual(conn.getData("peer"), "alice");
+   * conn.end();
+   * ```
+   *
+   * @param name The child's name: 1 to 256 characters, no control characters.
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  child(name: string): ContextBuilder {
+    checkName(name, "name");
+    return new ContextBuilder(this, name, CREATE_TOKEN);
+  }
+
+  /**
+   * Runs `task` in this context, without making a child: `current()` is this context inside it.
+   * The returned promise gives the task's value or rethrows its error; an error nobody awaits is
+   * kept for status, counted in this context's `failed` total, and never crashes the process.
+   *
+   * @example
+   * ```ts
+   * import { Context, current } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * assert.deepEqual(await root.spawn(() => current().name), "svc");
+   * ```
+   *
+   * @param task The function to run; it gets this context.
+   * @returns The task's result.
+   * @throws {TypeError} when `task` is not a function.
+   */
+  spawn<T>(task: Task<T>): Promise<T> {
+    if (typeof task !== "function") {
+      throw new TypeError(`task must be a function, got ${describe(task)}`);
+    }
+    return this.#run(task);
+  }
+
+  /**
+   * Resolves once this context is cancelled (at once when it already is).
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   *
+   * const root = Context.root("svc");
+   * setTimeout(() => root.cancel("done"), 0);
+   * await root.wait();
+   * ```
+   */
+  wait(): Promise<void> {
+    if (this.#state & CANCELLED) return Promise.resolve();
+    let w = this.#waiting;
+    if (w === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      w = this.#waiting = { promise, resolve };
+    }
+    return w.promise;
+  }
+
+  /**
+   * Cancels this context and every descendant. The first cancel wins: a context already cancelled
+   * keeps its reason. Cancelling does not stop tasks by force; they see `cancelled`, `signal`
+   * and `wait()`, and lock waits in them give up.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * const leaf = root.child("a").create().child("b").create();
+   * root.cancel("shutdown");
+   * assert.deepEqual([leaf.cancelled, leaf.cancelReason], [true, "shutdown"]);
+   * ```
+   *
+   * @param reason Why; kept, shown in status and carried by the signal's `CancelledError`.
+   */
+  cancel(reason?: unknown): void {
+    if (this.#state & CANCELLED) return;
+    const cause: CancelCause = { reason, origin: this, at: this.#tree.now(), error: undefined };
+    const stack: Context[] = [this];
+    while (stack.length > 0) {
+      const c = stack.pop()!;
+      if (c.#state & CANCELLED) continue;
+      c.#state |= CANCELLED;
+      c.#cause = cause;
+      if (c.#controller !== undefined || c.#waiting !== undefined || c.#hooks !== undefined) {
+        c.#fire(cause);
+      }
+      for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
+    }
+    this.#tree.changed();
+  }
+
+  #fire(cause: CancelCause): void {
+    this.#controller?.abort(errorOf(cause));
+    if (this.#waiting !== undefined) this.#waiting.resolve();
+    const hooks = this.#hooks;
+    if (hooks !== undefined) {
+      this.#hooks = undefined;
+      const error = errorOf(cause);
+      for (const fn of hooks) {
+        try {
+          fn(error);
+        } catch { /* a hook must never break a cancel */ }
+      }
+    }
+  }
+
+  /**
+   * Ends a context made with `create()`: cancels it (reason `"ended"`) and lets it leave the tree
+   * once its tasks and children are done. Ending twice is a no-op. `using` calls it.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * {
+   *   using conn = root.child("conn").create();
+   *   conn.incrementLive("connections");
+   *   assert.deepEqual(root.getLive("connections", { deep: true }), 1);
+   * }
+   * assert.deepEqual(root.getLive("connections", { deep: true }), 0);
+   * ```
+   */
+  end(): void {
+    if (this.#state & (END_REQUESTED | ENDED)) return;
+    this.#state |= END_REQUESTED;
+    this.cancel("ended");
+    this.#maybeLeave();
+  }
+
+  /** Same as {@linkcode Context.end}, for `using`. */
+  [Symbol.dispose](): void {
+    this.end();
+  }
+
+  /**
+   * Marks this context active now. Lock operations do it by themselves; long loops should call
+   * it so status does not show them idle.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * let t = 0;
+   * const ctx = Context.root("svc", { now: () => t });
+   * t = 500;
+   * ctx.touch();
+   * t = 700;
+   * assert.deepEqual(ctx.idleDuration(), 200);
+   * ```
+   */
+  touch(): void {
+    this.#lastActivity = this.#tree.now();
+  }
+
+  /**
+   * How long this context has existed, in ms.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * let t = 0;
+   * const ctx = Context.root("svc", { now: () => t });
+   * t = 1_500;
+   * assert.deepEqual(ctx.duration(), 1_500);
+   * ```
+   */
+  duration(): number {
+    return this.#tree.now() - this.createdAt;
+  }
+
+  /**
+   * How long since this context was last active, in ms.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * let t = 0;
+   * const ctx = Context.root("svc", { now: () => t });
+   * t = 80;
+   * assert.deepEqual(ctx.idleDuration(), 80);
+   * ```
+   */
+  idleDuration(): number {
+    return this.#tree.now() - this.#lastActivity;
+  }
+
+  /**
+   * Stores a JSON value under `key`, replacing what was there. The value is copied.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("svc");
+   * ctx.setData("last_command", "ls -la");
+   * assert.deepEqual(ctx.getData("last_command"), "ls -la");
+   * // @ts-expect-error: a bigint is not JSON
+   * assert.throws(() => ctx.setData("n", 1n), TypeError);
+   * ```
+   *
+   * @param key 1 to 256 characters, no control characters.
+   * @param value A JSON value: no bigint, function, undefined, cycle, NaN or class instance.
+   * @throws {TypeError} / {RangeError} for a bad key, a non-JSON value, or a 1,025th key.
+   */
+  setData(key: string, value: JsonValue): void {
+    checkName(key, "key");
+    const v = toJsonValue(value, "value");
+    const data = this.#data ??= new Map();
+    if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
+      throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
+    }
+    data.set(key, v);
+    this.#lastActivity = this.#tree.now();
+    this.#tree.changed();
+  }
+
+  /**
+   * The JSON value stored under `key`, or undefined. Treat it as read-only.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("svc");
+   * ctx.setData("peer", { id: "alice", port: 22 });
+   * assert.deepEqual(ctx.getData("peer"), { id: "alice", port: 22 });
+   * assert.deepEqual(ctx.getData("missing"), undefined);
+   * ```
+   *
+   * @throws {TypeError} when `key` is not a string.
+   */
+  getData(key: string): JsonValue | undefined {
+    if (typeof key !== "string") throw new TypeError(`key must be a string, got ${describe(key)}`);
+    return this.#data?.get(key);
+  }
+
+  /**
+   * Sets the metric `key` shown beside this context in status.
+   *
+   * @example
+   * ```ts
+   * import { Context, Metric } from "@fastn/context";
+   *
+   * const ctx = Context.root("svc");
+   * ctx.addMetric("bytes_processed", Metric.bytes(15_200_000));
+   * ```
+   *
+   * @param key 1 to 256 characters, no control characters.
+   * @param metric A value made by {@linkcode Metric}.
+   * @throws {TypeError} / {RangeError} for a bad key or metric, or a 1,025th key.
+   */
+  addMetric(key: string, metric: MetricValue): void {
+    checkName(key, "key");
+    const m = checkMetric(metric, "metric");
+    const metrics = this.#metrics ??= new Map();
+    if (!metrics.has(key) && metrics.size >= MAX_KEYS_PER_CONTEXT) {
+      throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
+    }
+    metrics.set(key, m);
+    this.#lastActivity = this.#tree.now();
+    this.#tree.changed();
+  }
+
+  /**
+   * Adds `amount` to the total counter `name` of this context's path (key `<path>.<name>`).
+   * Totals never go down and outlive the context.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const proxy = Context.root("global").child("http-proxy").create();
+   * proxy.incrementTotal("requests");
+   * proxy.incrementTotal("bytes", 4096);
+   * assert.deepEqual(proxy.getTotal("bytes"), 4096);
+   * ```
+   *
+   * @param name The counter: 1 to 256 characters, no control characters.
+   * @param amount A non-negative safe integer.
+   * @throws {TypeError} / {RangeError} for a bad name or amount.
+   */
+  incrementTotal(name: string, amount = 1): void {
+    if (amount !== 1) checkAmount(amount);
+    const ref = this.#cells?.get(name) ?? this.#ref(name);
+    ref.cell.total += amount;
+    this.#tree.changed();
+  }
+
+  /**
+   * Raises the live counter `name` (key `<path>.live_<name>`) by one. What this context raised
+   * and did not lower is lowered when it ends, so a crashed task leaves no live count behind.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("global");
+   * const conn = root.child("conn").create();
+   * conn.incrementLive("connections");
+   * assert.deepEqual(conn.getLive("connections"), 1);
+   * conn.end();
+   * assert.deepEqual(root.getLive("connections", { deep: true }), 0);
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  incrementLive(name: string): void {
+    const ref = this.#cells?.get(name) ?? this.#ref(name);
+    if (this.#state & ENDED) return; // it would be lowered again at once
+    const cell = ref.cell;
+    cell.live++;
+    cell.hasLive = true;
+    ref.held++;
+    this.#tree.changed();
+  }
+
+  /**
+   * Lowers the live counter `name` by one. Below zero it stays at zero and a `live-below-zero`
+   * warning is kept for status; it never throws for that.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("svc");
+   * ctx.incrementLive("requests");
+   * ctx.decrementLive("requests");
+   * ctx.decrementLive("requests"); // stays 0, reported
+   * assert.deepEqual(ctx.getLive("requests"), 0);
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  decrementLive(name: string): void {
+    const ref = this.#cells?.get(name) ?? this.#ref(name);
+    const cell = ref.cell;
+    cell.hasLive = true;
+    if (cell.live === 0) {
+      this.#tree.recordBelowZero(this.path, name);
+      return;
+    }
+    cell.live--;
+    ref.held--;
+    this.#tree.changed();
+  }
+
+  /**
+   * The total counter `name` of this context's path, or with `{ deep: true }` the sum over this
+   * context and all descendants, ended ones included.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("global");
+   * await root.child("a").spawn((ctx) => ctx.incrementTotal("requests", 2));
+   * await root.child("b").spawn((ctx) => ctx.incrementTotal("requests", 3));
+   * assert.deepEqual(root.getTotal("requests"), 0);
+   * assert.deepEqual(root.getTotal("requests", { deep: true }), 5);
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  getTotal(name: string, options?: CounterOptions): number {
+    return this.#read(name, options, false);
+  }
+
+  /**
+   * The live counter `name` of this context's path, or with `{ deep: true }` the sum over this
+   * context and its descendants.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("global");
+   * root.child("conn").create().incrementLive("connections");
+   * assert.deepEqual(root.getLive("connections", { deep: true }), 1);
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  getLive(name: string, options?: CounterOptions): number {
+    return this.#read(name, options, true);
+  }
+
+  #read(name: string, options: CounterOptions | undefined, live: boolean): number {
+    const ref = this.#cells?.get(name);
+    if (!options?.deep && ref !== undefined) return live ? ref.cell.live : ref.cell.total;
+    checkName(name, "name");
+    const store = this.#tree.counters;
+    const node = this.#node ?? store.find(this.path);
+    if (node === undefined) return 0;
+    if (options?.deep) return store.sum(node, name, live);
+    const cell = node.cells?.get(name);
+    return cell === undefined ? 0 : live ? cell.live : cell.total;
+  }
+
+  // The slow path of counting: check the name, find the cell, cache it while the context lives.
+  #ref(name: string): CellRef {
+    checkName(name, "name");
+    const store = this.#tree.counters;
+    if (this.#state & ENDED) {
+      // An ended context no longer holds its path: look it up afresh each time, never cache.
+      const node = this.#nodeUnheld();
+      return { cell: store.cell(node, name), held: 0 };
+    }
+    const ref: CellRef = { cell: store.cell(this.#resolveNode(), name), held: 0 };
+    (this.#cells ??= new Map()).set(name, ref);
+    return ref;
+  }
+
+  #resolveNode(): PathNode {
+    let node = this.#node;
+    if (node === undefined) {
+      const store = this.#tree.counters;
+      const parentNode = this.parent === undefined ? undefined : this.parent.#resolveNode();
+      node = this.#node = store.node(parentNode, escapeSegment(this.name));
+      store.acquire(node);
+    }
+    return node;
+  }
+
+  #nodeUnheld(): PathNode {
+    const store = this.#tree.counters;
+    const parentNode = this.parent === undefined
+      ? undefined
+      : this.parent.#state & ENDED
+      ? this.parent.#nodeUnheld()
+      : this.parent.#resolveNode();
+    return store.node(parentNode, escapeSegment(this.name));
+  }
+
+  #run<T>(task: Task<T>): Promise<T> {
+    this.#tasks++;
+    let p: Promise<T>;
+    try {
+      const r = als.run(this, task, this);
+      p = r instanceof Promise ? r : Promise.resolve(r);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(() => this.#settled(), (e) => this.#failed(e));
+    return p;
+  }
+
+  #settled(): void {
+    this.#tasks--;
+    this.#maybeLeave();
+  }
+
+  #failed(error: unknown): void {
+    this.#error = error;
+    try {
+      (this.#cells?.get("failed") ?? this.#ref("failed")).cell.total++;
+      this.#tree.recordFailure(this.path, error);
+    } finally {
+      this.#settled();
+    }
+  }
+
+  #maybeLeave(): void {
+    // deno-lint-ignore no-this-alias
+    let c: Context | undefined = this;
+    while (c !== undefined) {
+      if (c.#tasks !== 0 || c.#first !== undefined) return;
+      const s = c.#state;
+      if ((s & ENDED) || !(s & (SPAWNED | END_REQUESTED))) return;
+      c.#leave();
+      c = c.parent;
+    }
+  }
+
+  #leave(): void {
+    this.#state |= ENDED;
+    const parent = this.parent;
+    if (parent !== undefined) {
+      const prev = this.#prev, next = this.#next;
+      if (prev === undefined) parent.#first = next;
+      else prev.#next = next;
+      if (next === undefined) parent.#last = prev;
+      else next.#prev = prev;
+      this.#prev = this.#next = undefined;
+    }
+    const cells = this.#cells;
+    if (cells !== undefined) {
+      for (const ref of cells.values()) {
+        if (ref.held > 0) ref.cell.live = Math.max(0, ref.cell.live - ref.held);
+        ref.held = 0;
+      }
+      this.#cells = undefined;
+    }
+    if (this.#node !== undefined) {
+      this.#tree.counters.release(this.#node);
+      this.#node = undefined;
+    }
+    this.#tree.changed();
+  }
+
+  static {
+    Object.assign(
+      internals,
+      {
+        tree: (c: Context) => c.#tree,
+        firstChild: (c: Context) => c.#first,
+        nextSibling: (c: Context) => c.#next,
+        lastActivity: (c: Context) => c.#lastActivity,
+        touchAt: (c: Context, at: number) => {
+          c.#lastActivity = at;
+        },
+        cancelledAt: (c: Context) => c.#cause?.at,
+        cancelError: (c: Context) => errorOf(c.#cause ?? missingCause(c)),
+        running: (c: Context) => c.#tasks,
+        lastError: (c: Context) => c.#error,
+        data: (c: Context) => c.#data,
+        metrics: (c: Context) => c.#metrics,
+        counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
+        onCancel: (c: Context, fn: (error: CancelledError) => void) => {
+          if (c.#state & CANCELLED) {
+            fn(errorOf(c.#cause!));
+            return () => {};
+          }
+          const hooks = c.#hooks ??= new Set();
+          hooks.add(fn);
+          return () => {
+            c.#hooks?.delete(fn);
+          };
+        },
+      } satisfies ContextInternals,
+    );
+    makeChild = (parent, name, state) => {
+      if (parent.#state & ENDED) throw new ContextEndedError(parent.path);
+      return new Context(parent.#tree, parent, name, state);
+    };
+    runIn = (ctx, task) => ctx.#run(task);
+  }
+}
+
+const CREATE_TOKEN = Symbol("ContextBuilder");
+
+/**
+ * Configures a child context before it starts: data, metrics, then `spawn()` (with a task) or
+ * `create()` (without one). Made by {@linkcode Context.child}. A builder may be used more than
+ * once; each use makes a new child.
+ *
+ * @example
+ * ```ts
+ * import { Context, Metric } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const n = await root.child("remote-shell-handler")
+ *   .withData("shell", "bash")
+ *   .withMetric("commands_executed", Metric.counter(0))
+ *   .spawn((ctx) => ctx.getData("shell"));
+ * assert.deepEqual(n, "bash");
+ * ```
+ */
+export class ContextBuilder {
+  #parent: Context;
+  #name: string;
+  #data: Array<[string, JsonValue]> | undefined = undefined;
+  #metrics: Array<[string, MetricValue]> | undefined = undefined;
+
+  /** Made by {@linkcode Context.child}; not to be called directly. */
+  constructor(parent: Context, name: string, token: symbol) {
+    if (token !== CREATE_TOKEN) throw new TypeError("use ctx.child(name) to make a ContextBuilder");
+    this.#parent = parent;
+    this.#name = name;
+  }
+
+  /**
+   * Adds initial data to the child (see {@linkcode Context.setData}).
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const c = Context.root("g").child("s").withData("peer", "alice").create();
+   * assert.deepEqual(c.getData("peer"), "alice");
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad key or a non-JSON value.
+   */
+  withData(key: string, value: JsonValue): this {
+    checkName(key, "key");
+    const v = toJsonValue(value, "value");
+    if ((this.#data?.length ?? 0) >= MAX_KEYS_PER_CONTEXT) {
+      throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
+    }
+    (this.#data ??= []).push([key, v]);
+    return this;
+  }
+
+  /**
+   * Adds an initial metric to the child (see {@linkcode Context.addMetric}).
+   *
+   * @example
+   * ```ts
+   * import { Context, Metric } from "@fastn/context";
+   *
+   * Context.root("g").child("s").withMetric("commands", Metric.counter(0)).create();
+   * ```
+   *
+   * @throws {TypeError} / {RangeError} for a bad key or metric.
+   */
+  withMetric(key: string, metric: MetricValue): this {
+    checkName(key, "key");
+    const m = checkMetric(metric, "metric");
+    if ((this.#metrics?.length ?? 0) >= MAX_KEYS_PER_CONTEXT) {
+      throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
+    }
+    (this.#metrics ??= []).push([key, m]);
+    return this;
+  }
+
+  /**
+   * Makes the child and runs `task` in it. The child leaves the tree once the task has settled
+   * and its own children have left. The promise gives the task's value or rethrows its error; an
+   * error nobody awaits is kept for status and never crashes the process.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("g");
+   * assert.deepEqual(await root.child("job").spawn((ctx) => ctx.path), "g.job");
+   * ```
+   *
+   * @throws {TypeError} when `task` is not a function.
+   * @throws {ContextEndedError} when the parent has left the tree.
+   */
+  spawn<T>(task: Task<T>): Promise<T> {
+    if (typeof task !== "function") {
+      throw new TypeError(`task must be a function, got ${describe(task)}`);
+    }
+    return runIn(this.#make(SPAWNED), task);
+  }
+
+  /**
+   * Makes the child without a task (one per connection, say). It leaves the tree on `end()` or
+   * at the end of a `using` block.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   *
+   * const root = Context.root("g");
+   * using conn = root.child("conn").create();
+   * conn.incrementTotal("bytes", 10);
+   * ```
+   *
+   * @throws {ContextEndedError} when the parent has left the tree.
+   */
+  create(): Context {
+    return this.#make(0);
+  }
+
+  #make(state: number): Context {
+    const ctx = makeChild(this.#parent, this.#name, state);
+    if (this.#data) { for (const [k, v] of this.#data) ctx.setData(k, v); }
+    if (this.#metrics) { for (const [k, m] of this.#metrics) ctx.addMetric(k, m); }
+    return ctx;
+  }
+}
+
+function errorOf(cause: CancelCause): CancelledError {
+  return cause.error ??= new CancelledError(cause.origin.path, cause.reason);
+}
+
+function missingCause(c: Context): CancelCause {
+  return { reason: undefined, origin: c, at: internals.lastActivity(c), error: undefined };
+}
+
+function reasonText(reason: unknown): string {
+  return reason === undefined ? "no reason given" : errorText(reason);
+}
+
+function checkAmount(amount: unknown): void {
+  if (typeof amount !== "number") {
+    throw new TypeError(`amount must be a number, got ${describe(amount)}`);
+  }
+  if (!Number.isSafeInteger(amount) || amount < 0) {
+    throw new RangeError(`amount must be a non-negative safe integer, got ${amount}`);
+  }
+}
+
+let globalContext: Context | undefined;
+
+/**
+ * The application's global context, made on first use. `main()` runs its function in it.
+ *
+ * @example
+ * ```ts
+ * import { global } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(global().name, "global");
+ * assert.deepEqual(global(), global());
+ * ```
+ */
+export function global(): Context {
+  return globalContext ??= Context.root("global");
+}
+
+/**
+ * The context of the running task: the innermost `spawn()` around this code, across `await`,
+ * timers and promise combinators; {@linkcode global} outside any task.
+ *
+ * @example
+ * ```ts
+ * import { current, global } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(current(), global());
+ * await global().child("job").spawn(async (ctx) => {
+ *   await new Promise((r) => setTimeout(r, 1));
+ *   assert.deepEqual(current(), ctx);
+ * });
+ * ```
+ */
+export function current(): Context {
+  return als.getStore() ?? globalContext ?? global();
+}
+
+/**
+ * Returns `fn` bound to the context that is current now, so that a callback run later by
+ * something else (an event emitter, a native callback) still sees this context as `current()`.
+ *
+ * @example
+ * ```ts
+ * import { bind, Context, current } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("svc");
+ * const later = await root.child("job").spawn(() => bind(() => current().name));
+ * assert.deepEqual(later(), "job");
+ * ```
+ */
+export function bind<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  if (typeof fn !== "function") throw new TypeError(`fn must be a function, got ${describe(fn)}`);
+  const ctx = current();
+  return (...args: A) => als.run(ctx, fn, ...args);
+}
+
+/**
+ * Every counter under `prefix` (a dotted path such as `"global.http-proxy"`), as a record from
+ * key to value: totals under `<path>.<name>`, live counts under `<path>.live_<name>`.
+ *
+ * @example
+ * ```ts
+ * import { Context, counters } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const proxy = root.child("http-proxy").create();
+ * proxy.incrementTotal("requests");
+ * proxy.incrementLive("connections");
+ * assert.deepEqual(counters("global.http-proxy", { root }), {
+ *   "global.http-proxy.requests": 1,
+ *   "global.http-proxy.live_connections": 1,
+ * });
+ * ```
+ *
+ * @param prefix A path; all counters when empty.
+ * @param options Which tree: `root` (any context of it); the global tree by default.
+ * @throws {TypeError} when `prefix` is not a string.
+ */
+export function counters(prefix = "", options: { root?: Context } = {}): Record<string, number> {
+  if (typeof prefix !== "string") {
+    throw new TypeError(`prefix must be a string, got ${describe(prefix)}`);
+  }
+  const root = options?.root ?? global();
+  if (!(root instanceof Context)) {
+    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
+  }
+  return internals.tree(root).counters.entries(prefix);
+}
