@@ -7,6 +7,7 @@
 
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
+import type { Context } from "./context.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;
@@ -31,13 +32,71 @@ export interface LiveBelowZero {
   readonly at: number;
 }
 
+/** The kinds of named lock. */
+export type LockKind = "mutex" | "rwlock" | "semaphore";
+
 /**
- * An object kept in the tree's lock registry. Locks add themselves while they are held or waited
- * on and remove themselves when they are free again.
+ * How a lock is held or wanted: `exclusive` (a mutex), `read` or `write` (an rwlock), `permits`
+ * (a semaphore; see `permits`).
+ */
+export type LockMode = "exclusive" | "read" | "write" | "permits";
+
+/** One holder of a lock, as the registry reports it. */
+export interface LockHolderInfo {
+  /** The context that holds it (`current()` when it was taken). */
+  readonly context: Context;
+  readonly mode: LockMode;
+  /** For a semaphore: how many permits. 1 otherwise. */
+  readonly permits: number;
+  /** When it was taken, epoch ms (the tree's clock). */
+  readonly since: number;
+}
+
+/** One waiter of a lock, as the registry reports it. */
+export interface LockWaiterInfo {
+  /** The context that waits (`current()` when the wait started). */
+  readonly context: Context;
+  readonly mode: LockMode;
+  /** For a semaphore: how many permits it asks for. 1 otherwise. */
+  readonly permits: number;
+  /** When the wait started, epoch ms (the tree's clock). */
+  readonly since: number;
+}
+
+/**
+ * An object kept in the tree's lock registry (`Tree.locks`). Locks add themselves while they are
+ * held or waited on and remove themselves when they are free again, so the registry holds only
+ * active locks and never keeps a dropped lock alive.
  */
 export interface RegisteredLock {
   /** The lock's name. */
   readonly name: string;
+  readonly kind: LockKind;
+  /** The context the lock was made on (`ctx.mutex(...)`). */
+  readonly owner: Context;
+  /** For a semaphore, its permit count; 1 otherwise. */
+  readonly capacity: number;
+  /** Current holders, oldest first. */
+  holders(): LockHolderInfo[];
+  /** Current waiters in queue order (first served first). */
+  waiters(): LockWaiterInfo[];
+}
+
+/** One member of a deadlock cycle: a context waiting for a lock that the next member holds. */
+export interface DeadlockMember {
+  readonly context: Context;
+  readonly lockName: string;
+  readonly kind: LockKind;
+  /** How the member waits for the lock. */
+  readonly mode: LockMode;
+}
+
+/** A wait-for cycle found when a waiter started to wait. */
+export interface DeadlockFinding {
+  /** The cycle, in order: each member waits for a lock held by the next (the last by the first). */
+  readonly members: readonly DeadlockMember[];
+  /** When it was found, epoch ms. */
+  readonly detectedAt: number;
 }
 
 /** The state one context tree shares. */
@@ -50,6 +109,11 @@ export class Tree {
   readonly failures: FailedTask[] = [];
   /** Recent live counts lowered below zero, newest last, at most `maxRecentEvents`. */
   readonly belowZero: LiveBelowZero[] = [];
+  /**
+   * Deadlock cycles found and not yet broken. The lock module adds a finding when a wait closes
+   * a cycle and removes it when any member stops waiting.
+   */
+  readonly deadlocks: DeadlockFinding[] = [];
   /** Goes up by one at every change a status would show. */
   version = 0;
   #listeners: Array<() => void> = [];
