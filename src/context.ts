@@ -466,8 +466,9 @@ export class Context {
   }
 
   /**
-   * Ends a context made with `create()`: cancels it (reason `"ended"`) and lets it leave the tree
-   * once its tasks and children are done. Ending twice is a no-op. `using` calls it.
+   * Ends a context made with `create()`: cancels it (reason `"ended"`), ends its descendants, and
+   * lets it leave the tree once its tasks and spawned children are done. Ending twice is a no-op.
+   * `using` calls it.
    *
    * @example
    * ```ts
@@ -485,9 +486,18 @@ export class Context {
    */
   end(): void {
     if (this.#state & (END_REQUESTED | ENDED)) return;
-    this.#state |= END_REQUESTED;
     this.cancel("ended");
-    this.#maybeLeave();
+    // Every descendant is asked to end too: created ones have nobody else to end them, spawned
+    // ones still leave only once their task settles. Leaves first, so each parent can follow.
+    const order: Context[] = [];
+    const stack: Context[] = [this];
+    while (stack.length > 0) {
+      const c = stack.pop()!;
+      c.#state |= END_REQUESTED;
+      order.push(c);
+      for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
+    }
+    for (let i = order.length - 1; i >= 0; i--) order[i].#maybeLeave();
   }
 
   /** Same as {@linkcode Context.end}, for `using`. */
