@@ -90,7 +90,10 @@ Deno.test("non-JSON data is refused with where the problem is, and the old value
     [() => 1, /got a function/],
     [Symbol("s"), /got a symbol/],
     [NaN, /NaN is not a finite number/],
-    [{ when: new Date(0) }, /value\.when must be a JSON value: an object \(Date\) is not a plain object/],
+    [
+      { when: new Date(0) },
+      /value\.when must be a JSON value: an object \(Date\) is not a plain object/,
+    ],
     [new Map(), /not a plain object/],
     [cycle, /contains a cycle/],
     [[1, , 3], /value\[1\] must be a JSON value: the array has a hole/],
