@@ -10,7 +10,7 @@ import type { Cell, PathNode } from "./counters.ts";
 import { type JsonValue, toJsonValue } from "./json.ts";
 import { checkMetric, type MetricValue } from "./metric.ts";
 import { checkName, describe, escapeSegment } from "./names.ts";
-import { type Clock, errorText, Tree } from "./tree.ts";
+import { errorText, Tree } from "./tree.ts";
 
 const als = new AsyncLocalStorage<Context>();
 
@@ -62,6 +62,8 @@ export class CancelledError extends Error {
   readonly contextPath: string;
 
   /**
+   * Makes the error for a cancel of the context at `contextPath`.
+   *
    * @param contextPath The path of the context that was cancelled.
    * @param reason The reason given to `cancel()`.
    */
@@ -91,7 +93,11 @@ export class ContextEndedError extends Error {
   /** The path of the context that had ended. */
   readonly contextPath: string;
 
-  /** @param contextPath The path of the context that had ended. */
+  /**
+   * Makes the error for the context at `contextPath`.
+   *
+   * @param contextPath The path of the context that had ended.
+   */
   constructor(contextPath: string) {
     super(`context "${contextPath}" has ended: no child can be made under it`);
     this.name = "ContextEndedError";
@@ -105,7 +111,7 @@ export interface RootOptions {
    * The clock of the whole tree, in epoch milliseconds. Tests pass a fake one.
    * @default {Date.now}
    */
-  now?: Clock;
+  now?: () => number;
 }
 
 /** Options of {@linkcode Context.getTotal} and {@linkcode Context.getLive}. */
