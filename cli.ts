@@ -1,16 +1,35 @@
 /**
- * The `status` command line of `@fastn/context`.
+ * The `status` command line of `@fastn/context`: shows the context tree of every process on
+ * this machine that runs `main()`, once or as a watch that redraws only on change.
  *
  * ```sh
- * deno run -A cli.ts status
+ * deno run -A cli.ts status              # every local process, each under pid, name, uptime
+ * deno run -A cli.ts status --pid 4242   # one process
+ * deno run -A cli.ts status -w           # watch: redraws when a process reports a change
+ * deno run -A cli.ts status --json       # JSON for scripts
  * ```
+ *
+ * Exit codes: 0 when every target answered, 1 when any failed (or none was found), 2 for a usage
+ * error. Errors go to stderr and name the target and the cause.
  *
  * @module
  */
 
+import { EXIT, statusCommand } from "./src/cli_status.ts";
+
+const USAGE = `usage: cli.ts <command> [options]
+
+commands:
+  status    show the context tree of local processes that run main() (see: cli.ts status --help)
+  id        this machine's id52 (needs @fastn/context/remote, not yet available)
+
+options:
+  -h, --help  show this help`;
+
 /**
- * Runs the command line with `args` and returns the exit code: 0 when every target answered,
- * 1 when one failed, 2 for a usage error.
+ * Runs the command line with `args` (as in `Deno.args`) and resolves with the exit code: 0 when
+ * every target answered, 1 when one failed or none was found, 2 for a usage error. Output goes to
+ * stdout, errors to stderr.
  *
  * @example
  * ```ts
@@ -18,15 +37,32 @@
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(await run(["--help"]), 0);
+ * assert.deepEqual(await run(["status", "--no-such-flag"]), 2);
  * ```
+ *
+ * @param args The arguments: a command (`status`) and its options.
+ * @returns The exit code.
  */
-export function run(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log("usage: cli.ts status [--json] [-w]");
-    return Promise.resolve(0);
+export async function run(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "status":
+      return await statusCommand(rest);
+    case "id":
+      console.error("cli.ts id: needs @fastn/context/remote (not yet available)");
+      return EXIT.usage;
+    case "-h":
+    case "--help":
+    case "help":
+      console.log(USAGE);
+      return EXIT.ok;
+    case undefined:
+      console.error(USAGE);
+      return EXIT.usage;
+    default:
+      console.error(`cli.ts: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return EXIT.usage;
   }
-  console.error("cli.ts: the status command arrives with the main/CLI issue");
-  return Promise.resolve(2);
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));

@@ -42,3 +42,44 @@ export {
 export { Metric, type MetricKind, type MetricValue } from "./src/metric.ts";
 export type { JsonValue } from "./src/json.ts";
 export { type Config, configure } from "./src/config.ts";
+export {
+  type ContextStatus,
+  type LockStatus,
+  type LockWaiter,
+  type Status,
+  status,
+  statusJson,
+  type StatusOptions,
+  type StatusWarning,
+  type SystemMetrics,
+  type WarningCode,
+  type WarningSeverity,
+} from "./src/status.ts";
+export { type RenderOptions, renderStatus } from "./src/render.ts";
+export { statusStream, type StatusStreamOptions } from "./src/stream.ts";
+export { formatBytes, formatDuration, formatNumber } from "./src/format.ts";
+export { main, type MainOptions } from "./src/main.ts";
+export {
+  type ContextMutex,
+  type ContextRwLock,
+  type ContextSemaphore,
+  type LockHolderInfo,
+  type LockKind,
+  type LockMode,
+  type LockOptions,
+  LockTimeoutError,
+  type LockTimeoutInit,
+  type LockWaiterInfo,
+  type MutexGuard,
+  type NamedLock,
+  type ReadGuard,
+  type SemaphoreGuard,
+  type WriteGuard,
+} from "./src/locks.ts";
+export {
+  type DeadlockFinding,
+  type DeadlockListenerOptions,
+  type DeadlockMember,
+  onDeadlock,
+  type Subscription,
+} from "./src/deadlock.ts";

@@ -11,6 +11,14 @@ import { type JsonValue, toJsonValue } from "./json.ts";
 import { checkMetric, type MetricValue } from "./metric.ts";
 import { checkName, describe, escapeSegment } from "./names.ts";
 import { errorText, Tree } from "./tree.ts";
+import {
+  type ContextMutex,
+  type ContextRwLock,
+  type ContextSemaphore,
+  newMutex,
+  newRwLock,
+  newSemaphore,
+} from "./locks.ts";
 
 const als = new AsyncLocalStorage<Context>();
 
@@ -149,6 +157,13 @@ export interface ContextInternals {
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
 let makeChild: (parent: Context, name: string, state: number) => Context;
 let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
+// A task's settle and failure handlers: in its context's frame, or given the context.
+let settledHere: () => void;
+let failedHere: (error: unknown) => void;
+let settledIn: (ctx: Context) => void;
+let failedIn: (ctx: Context, error: unknown) => void;
+// The last name child() accepted; starts as an object no caller can pass.
+let lastChildName: unknown = {};
 
 /** @internal */
 export const internals: ContextInternals = {} as ContextInternals;
@@ -369,7 +384,11 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name.
    */
   child(name: string): ContextBuilder {
-    checkName(name, "name");
+    // A pool of children shares one name: a name just checked is not checked again.
+    if (name !== lastChildName) {
+      checkName(name, "name");
+      lastChildName = name;
+    }
     return new ContextBuilder(this, name, CREATE_TOKEN);
   }
 
@@ -566,6 +585,90 @@ export class Context {
    */
   idleDuration(): number {
     return this.#tree.now() - this.#lastActivity;
+  }
+
+  /**
+   * Makes a named mutex guarding `value`, owned by this context: status shows who holds it
+   * (`current()` at `lock()`), who waits for it and for how long, and deadlock cycles through
+   * it. Each call makes a new lock; names need not be unique.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("app");
+   * const m = ctx.mutex("session-output-lock", { lines: 0 });
+   * {
+   *   using g = await m.lock();
+   *   g.value.lines++;
+   * } // released here
+   * const g = m.tryLock()!;
+   * assert.deepEqual(g.value.lines, 1);
+   * g.release();
+   * g.release(); // a no-op
+   * ```
+   *
+   * @param name The lock's name: 1 to 256 characters, no control characters.
+   * @param value The protected value, reached through a guard.
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  mutex<T>(name: string, value: T): ContextMutex<T> {
+    return newMutex(this, name, value);
+  }
+
+  /**
+   * Makes a named reader-writer lock guarding `value`, owned by this context. Readers share it;
+   * a waiting writer is not overtaken by readers that come after it.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("app");
+   * const table = ctx.rwlock("user-table", new Map<string, string>());
+   * {
+   *   using w = await table.write();
+   *   w.value.set("alice", "online");
+   * }
+   * using r = await table.read();
+   * assert.deepEqual(r.value.get("alice"), "online");
+   * ```
+   *
+   * @param name The lock's name: 1 to 256 characters, no control characters.
+   * @param value The protected value, reached through a guard.
+   * @throws {TypeError} / {RangeError} for a bad name.
+   */
+  rwlock<T>(name: string, value: T): ContextRwLock<T> {
+    return newRwLock(this, name, value);
+  }
+
+  /**
+   * Makes a named counting semaphore with `permits` permits, owned by this context. Waiters are
+   * served in order.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const ctx = Context.root("app");
+   * const pool = ctx.semaphore("pool", 12);
+   * {
+   *   using p = await pool.acquire(2);
+   *   assert.deepEqual(pool.available, 10);
+   * }
+   * assert.deepEqual(pool.available, 12);
+   * assert.throws(() => ctx.semaphore("pool", 0), RangeError);
+   * ```
+   *
+   * @param name The lock's name: 1 to 256 characters, no control characters.
+   * @param permits A positive integer.
+   * @throws {TypeError} / {RangeError} for a bad name or permit count.
+   */
+  semaphore(name: string, permits: number): ContextSemaphore {
+    return newSemaphore(this, name, permits);
   }
 
   /**
@@ -824,15 +927,7 @@ export class Context {
 
   #run<T>(task: Task<T>): Promise<T> {
     this.#tasks++;
-    let p: Promise<T>;
-    try {
-      const r = als.run(this, task, this);
-      p = r instanceof Promise ? r : Promise.resolve(r);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(() => this.#settled(), (e) => this.#failed(e));
-    return p;
+    return als.run(this, start, this, task) as Promise<T>;
   }
 
   #settled(): void {
@@ -924,7 +1019,30 @@ export class Context {
       return new Context(parent.#tree, parent, name, state);
     };
     runIn = (ctx, task) => ctx.#run(task);
+    settledHere = () => als.getStore()!.#settled();
+    failedHere = (error) => als.getStore()!.#failed(error);
+    settledIn = (ctx) => ctx.#settled();
+    failedIn = (ctx, error) => ctx.#failed(error);
   }
+}
+
+const promiseThen = Promise.prototype.then;
+
+// Runs `task` inside the AsyncLocalStorage frame of `ctx` (called by `als.run`). The settle
+// reactions are registered here, in that frame, so they find `ctx` with `als.getStore()` and a
+// task needs no closures of its own: about 150 bytes less per pending task. A promise whose
+// `then` is not the built-in one might call back from another frame, so it gets closures.
+function start<T>(ctx: Context, task: Task<T>): Promise<T> {
+  let p: Promise<T>;
+  try {
+    const r = task(ctx);
+    p = r instanceof Promise ? r : Promise.resolve(r);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  if (p.then === promiseThen) p.then(settledHere, failedHere);
+  else p.then(() => settledIn(ctx), (e) => failedIn(ctx, e));
+  return p;
 }
 
 const CREATE_TOKEN = Symbol("ContextBuilder");

@@ -1,0 +1,394 @@
+/**
+ * `cli.ts status`: reads the status of every local process that runs `main()` through its Unix
+ * socket, once or as a watch that redraws only when a process reports a change. Internal.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { getText, isAlive, openStream, type SseEvent, TargetError } from "./cli_client.ts";
+import { formatDuration } from "./format.ts";
+import {
+  listSockets,
+  localDir,
+  type LocalSocket,
+  type ProcessInfo,
+  removeQuietly,
+} from "./local_dir.ts";
+
+/** Exit codes of the command line. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** The text of `cli.ts status --help`. */
+export const STATUS_HELP = `usage: cli.ts status [options]
+
+Shows the context tree of every process on this machine that runs main() from @fastn/context,
+each under a header with its pid, name and uptime.
+
+options:
+  --pid PID      only this process (repeat it, or give a comma-separated list)
+  -w, --watch    keep watching: redraw when a process reports a change (no polling);
+                 ends when every watched process has exited, or on Ctrl-C
+  --json         print JSON instead of the dashboard (with -w: one JSON line per change)
+  --no-color     no ANSI colours (also when NO_COLOR is set or stdout is not a terminal)
+  --color        ANSI colours even when stdout is not a terminal
+  -h, --help     show this help
+
+Processes publish their sockets in $FASTN_CONTEXT_DIR (default /tmp/fastn-context-<uid>).
+
+exit codes: 0 every target answered, 1 a target failed or none was found, 2 a usage error`;
+
+/** Where the command writes. Tests and embedders pass their own. */
+export interface CliIo {
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** Whether standard output is a terminal (colours, redrawing in place). */
+  isTerminal: boolean;
+}
+
+/** The io of the running process. */
+export function processIo(): CliIo {
+  return {
+    out: (text) => writeAll(Deno.stdout, text),
+    err: (text) => writeAll(Deno.stderr, text),
+    isTerminal: Deno.stdout.isTerminal(),
+  };
+}
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}
+
+interface Parsed {
+  pids: number[] | undefined;
+  watch: boolean;
+  json: boolean;
+  color: boolean;
+}
+
+/** Runs `status` with the arguments after the word `status`; resolves with the exit code. */
+export async function statusCommand(args: string[], io: CliIo = processIo()): Promise<number> {
+  let parsed: Parsed;
+  try {
+    const r = parseOptions(args, io);
+    if (r === "help") {
+      io.out(STATUS_HELP + "\n");
+      return EXIT.ok;
+    }
+    parsed = r;
+  } catch (e) {
+    io.err(`cli.ts status: ${(e as Error).message}\nTry 'cli.ts status --help'.\n`);
+    return EXIT.usage;
+  }
+
+  let dir: string;
+  try {
+    dir = localDir();
+  } catch (e) {
+    io.err(
+      `cli.ts status: cannot find the socket directory (${(e as Error).message}); ` +
+        `run with --allow-env --allow-sys=uid or set FASTN_CONTEXT_DIR\n`,
+    );
+    return EXIT.failed;
+  }
+
+  const found = await discover(dir, parsed.pids, io);
+  if (found.targets.length === 0) {
+    if (parsed.pids === undefined && !found.failed) {
+      io.err(
+        `cli.ts status: no process found: nothing in ${dir} runs main() from @fastn/context\n`,
+      );
+    }
+    return EXIT.failed;
+  }
+  return parsed.watch
+    ? await watch(found.targets, parsed, io, found.failed)
+    : await once(found.targets, parsed, io, found.failed);
+}
+
+function parseOptions(args: string[], io: CliIo): Parsed | "help" {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      pid: { type: "string", multiple: true },
+      watch: { type: "boolean", short: "w" },
+      json: { type: "boolean" },
+      color: { type: "boolean" },
+      "no-color": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return "help";
+  if (positionals.length > 0) {
+    throw new Error(
+      `${positionals.join(" ")}: remote targets need @fastn/context/remote (not yet available); ` +
+        `without a target, status shows the processes of this machine`,
+    );
+  }
+  let pids: number[] | undefined;
+  for (const spec of values.pid ?? []) {
+    for (const part of spec.split(",")) {
+      const text = part.trim();
+      if (!/^[1-9][0-9]{0,9}$/.test(text)) {
+        throw new Error(`--pid ${JSON.stringify(part)}: a process id is a positive integer`);
+      }
+      (pids ??= []).includes(Number(text)) || pids.push(Number(text));
+    }
+  }
+  return {
+    pids,
+    watch: values.watch === true,
+    json: values.json === true,
+    color: values["no-color"] ? false : values.color ? true : io.isTerminal && !hasNoColorEnv(),
+  };
+}
+
+function hasNoColorEnv(): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted" &&
+      (Deno.env.get("NO_COLOR") ?? "") !== "";
+  } catch {
+    return false;
+  }
+}
+
+/** A process to read, with what `/info` said. */
+interface Target {
+  readonly pid: number;
+  readonly path: string;
+  readonly info: ProcessInfo;
+}
+
+// Finds the processes to read: every socket in `dir` (or those of `pids`), asks each for /info,
+// and removes the sockets of processes that are gone. Errors of named targets are reported.
+async function discover(
+  dir: string,
+  pids: number[] | undefined,
+  io: CliIo,
+): Promise<{ targets: Target[]; failed: boolean }> {
+  let sockets: LocalSocket[];
+  try {
+    sockets = listSockets(dir);
+  } catch (e) {
+    io.err(`cli.ts status: cannot read ${dir}: ${(e as Error).message}\n`);
+    return { targets: [], failed: true };
+  }
+  let failed = false;
+  if (pids !== undefined) {
+    const byPid = new Map(sockets.map((s) => [s.pid, s]));
+    sockets = [];
+    for (const pid of pids) {
+      const s = byPid.get(pid);
+      if (s !== undefined) sockets.push(s);
+      else {
+        failed = true;
+        io.err(
+          `cli.ts status: pid ${pid}: no process found (no ${pid}.sock in ${dir}: ` +
+            `${isAlive(pid) ? "it does not run main() from @fastn/context" : "no such process"})\n`,
+        );
+      }
+    }
+  }
+  const answers = await Promise.all(sockets.map((s) => readInfo(s)));
+  const targets: Target[] = [];
+  for (const [i, a] of answers.entries()) {
+    const s = sockets[i];
+    if (!(a instanceof TargetError)) {
+      targets.push({ pid: s.pid, path: s.path, info: a });
+      continue;
+    }
+    if (a.kind === "stale") {
+      removeQuietly(s.path);
+      if (pids === undefined) continue; // a dead process's leftover: cleaned, nothing to say
+      failed = true;
+      io.err(`cli.ts status: pid ${s.pid}: the process is gone (removed its stale socket)\n`);
+      continue;
+    }
+    failed = true;
+    io.err(`cli.ts status: pid ${s.pid}: ${a.message}\n`);
+  }
+  return { targets, failed };
+}
+
+async function readInfo(s: LocalSocket): Promise<ProcessInfo | TargetError> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      const info = JSON.parse(await getText(s.path, "/info")) as ProcessInfo;
+      if (typeof info !== "object" || info === null || info.pid !== s.pid) {
+        return new TargetError(
+          "foreign",
+          `${s.path} answers for pid ${info?.pid}, not for ${s.pid}: not its socket`,
+        );
+      }
+      return info;
+    } catch (e) {
+      const err = asTargetError(e);
+      // Refused while the pid still runs: maybe a process between bind and listen. Ask again once.
+      if (err.kind === "stale" && attempt === 0 && isAlive(s.pid)) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      return err;
+    }
+  }
+}
+
+function asTargetError(e: unknown): TargetError {
+  if (e instanceof TargetError) return e;
+  if (e instanceof SyntaxError) return new TargetError("foreign", `an answer that is not JSON`);
+  return new TargetError("failed", (e as Error)?.message ?? String(e));
+}
+
+async function once(
+  targets: Target[],
+  opts: Parsed,
+  io: CliIo,
+  failedBefore: boolean,
+): Promise<number> {
+  let failed = failedBefore;
+  const route = opts.json ? "/status" : `/status/text?color=${opts.color ? 1 : 0}`;
+  const answers = await Promise.all(
+    targets.map((t) => getText(t.path, route).catch((e: unknown) => asTargetError(e))),
+  );
+  const now = Date.now();
+  if (opts.json) {
+    const list = [];
+    for (const [i, t] of targets.entries()) {
+      const a = answers[i];
+      if (a instanceof TargetError) {
+        failed = true;
+        io.err(targetError(t, a));
+        list.push({ pid: t.pid, name: t.info.name, error: { kind: a.kind, message: a.message } });
+        continue;
+      }
+      let parsedStatus: unknown;
+      try {
+        parsedStatus = JSON.parse(a);
+      } catch {
+        failed = true;
+        io.err(`cli.ts status: pid ${t.pid} (${t.info.name}): its status is not JSON\n`);
+        continue;
+      }
+      list.push({ ...processFields(t, now), status: parsedStatus });
+    }
+    io.out(JSON.stringify(list, null, 2) + "\n");
+    return failed ? EXIT.failed : EXIT.ok;
+  }
+  const screens: string[] = [];
+  for (const [i, t] of targets.entries()) {
+    const a = answers[i];
+    if (a instanceof TargetError) {
+      failed = true;
+      io.err(targetError(t, a));
+      continue;
+    }
+    screens.push(header(t, now, opts.color) + "\n" + a.replace(/\n+$/, ""));
+  }
+  if (screens.length > 0) io.out(screens.join("\n\n") + "\n");
+  return failed ? EXIT.failed : EXIT.ok;
+}
+
+function processFields(t: Target, now: number): Record<string, unknown> {
+  return {
+    pid: t.pid,
+    name: t.info.name,
+    startedAt: t.info.startedAt,
+    uptimeMs: Math.max(0, now - t.info.startedAt),
+  };
+}
+
+function targetError(t: Target, e: TargetError): string {
+  return `cli.ts status: pid ${t.pid} (${t.info.name}): ${e.message}\n`;
+}
+
+/** The line above a process's tree: pid, name and uptime. */
+export function header(t: Target, now: number, color: boolean): string {
+  const text = `── pid ${t.pid} · ${t.info.name} · up ${
+    formatDuration(Math.max(0, now - t.info.startedAt))
+  } ──`;
+  return color ? `\x1b[1;36m${text}\x1b[0m` : text;
+}
+
+interface Watched {
+  readonly target: Target;
+  screen: string | undefined;
+  gone: string | undefined;
+}
+
+async function watch(
+  initial: Target[],
+  opts: Parsed,
+  io: CliIo,
+  failedBefore: boolean,
+): Promise<number> {
+  let failed = failedBefore;
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSigint);
+  const watched = new Map<number, Watched>();
+  const route = opts.json
+    ? "/status/stream"
+    : `/status/stream?format=text&color=${opts.color ? 1 : 0}`;
+
+  const draw = (): void => {
+    if (opts.json) return;
+    const now = Date.now();
+    const parts: string[] = [];
+    for (const w of [...watched.values()].sort((a, b) => a.target.pid - b.target.pid)) {
+      const head = header(w.target, now, opts.color);
+      if (w.gone !== undefined) parts.push(`${head}\n(${w.gone})`);
+      else if (w.screen !== undefined) parts.push(`${head}\n${w.screen.replace(/\n+$/, "")}`);
+    }
+    const clear = io.isTerminal ? "\x1b[H\x1b[2J" : "";
+    io.out(`${clear}${parts.join("\n\n")}\n${io.isTerminal ? "" : "\n"}`);
+  };
+
+  const follow = async (t: Target): Promise<void> => {
+    const w: Watched = { target: t, screen: undefined, gone: undefined };
+    watched.set(t.pid, w);
+    try {
+      const events = await openStream(t.path, route, { signal: stop.signal });
+      for await (const ev of events as AsyncIterable<SseEvent>) {
+        if (ev.event !== "status") continue;
+        if (opts.json) {
+          let parsedStatus: unknown;
+          try {
+            parsedStatus = JSON.parse(ev.data);
+          } catch {
+            continue;
+          }
+          io.out(JSON.stringify({ ...processFields(t, Date.now()), status: parsedStatus }) + "\n");
+        } else {
+          w.screen = ev.data;
+          draw();
+        }
+      }
+      if (!stop.signal.aborted) {
+        w.gone = "the process exited";
+        io.err(`cli.ts status: pid ${t.pid} (${t.info.name}): the process exited\n`);
+        draw();
+      }
+    } catch (e) {
+      if (stop.signal.aborted) return;
+      const err = asTargetError(e);
+      failed = true;
+      w.gone = err.message;
+      io.err(targetError(t, err));
+      draw();
+    }
+  };
+
+  try {
+    await Promise.all(initial.map(follow));
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSigint);
+  }
+  return failed ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,254 @@
+/**
+ * The local status endpoint every `main()` process serves: HTTP on a Unix socket
+ * `<dir>/<pid>.sock` (mode 0600, in a 0700 directory of this user) with
+ *
+ * - `GET /info`: `{ pid, name, startedAt, protocol }`;
+ * - `GET /status`: the status as JSON (`statusJson()`);
+ * - `GET /status/text`: the dashboard (`?color=1` for ANSI colours);
+ * - `GET /status/stream`: server-sent events, one `status` event per snapshot of
+ *   `statusStream()` (first at once, then only on change); `?format=text` sends the dashboard
+ *   instead of JSON, `&color=1` with colours.
+ *
+ * Every answer carries the header `x-fastn-context: 1`, which is how the CLI tells this endpoint
+ * from any other socket. Internal: `main()` starts it.
+ *
+ * @module
+ */
+
+import { type Context, global } from "./context.ts";
+import {
+  ensurePrivateDir,
+  localDir,
+  type ProcessInfo,
+  removeQuietly,
+  socketName,
+} from "./local_dir.ts";
+import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "./cli_client.ts";
+import { renderStatus } from "./render.ts";
+import { type Status, status, statusJson } from "./status.ts";
+import { statusStream } from "./stream.ts";
+
+export type { ProcessInfo };
+
+/** Options of {@linkcode serveStatus}. */
+export interface EndpointOptions {
+  /**
+   * The tree to serve.
+   * @default {global()}
+   */
+  root?: Context;
+  /**
+   * The name the CLI shows for this process.
+   * @default {the main module's file name}
+   */
+  name?: string;
+  /**
+   * The directory of the socket.
+   * @default {localDir()}
+   */
+  dir?: string;
+}
+
+/** A running endpoint. */
+export interface Endpoint extends AsyncDisposable {
+  /** The socket's path. */
+  readonly path: string;
+  /** What `GET /info` answers. */
+  readonly info: ProcessInfo;
+  /** Ends every open stream, stops serving and removes the socket. Twice is a no-op. */
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+interface OpenStream {
+  abort(): void;
+  completed: Promise<void>;
+}
+
+/** The default process name: the main module's file name. */
+export function defaultName(): string {
+  try {
+    const url = new URL(Deno.mainModule);
+    const last = url.pathname.split("/").filter((s) => s !== "").pop();
+    return last === undefined ? "deno" : decodeURIComponent(last);
+  } catch {
+    return "deno";
+  }
+}
+
+/**
+ * Serves the status of `options.root` on `<dir>/<pid>.sock`. A socket left there by an earlier
+ * process with the same pid is replaced.
+ *
+ * @throws when the directory cannot be made private or the socket cannot be bound.
+ */
+export function serveStatus(options: EndpointOptions = {}): Endpoint {
+  const root = options.root ?? global();
+  const dir = options.dir ?? localDir();
+  ensurePrivateDir(dir);
+  const path = `${dir}/${socketName(Deno.pid)}`;
+  removeQuietly(path); // a stale socket of a dead process that had our pid
+  const info: ProcessInfo = {
+    pid: Deno.pid,
+    name: options.name ?? defaultName(),
+    startedAt: Date.now(),
+    protocol: Number(PROTOCOL_VERSION),
+  };
+  const streams = new Set<OpenStream>();
+  const stop = new AbortController();
+  const server = Deno.serve(
+    { path, signal: stop.signal, onListen() {}, onError: (e) => errorResponse(500, String(e)) },
+    (req, served) => handle(req, served.completed, root, info, streams),
+  );
+  Deno.chmodSync(path, 0o600);
+  const onUnload = (): void => removeQuietly(path);
+  globalThis.addEventListener("unload", onUnload);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      // End the open streams cleanly (their last chunk sent) before the server stops.
+      const open = [...streams];
+      for (const s of open) s.abort();
+      await Promise.race([Promise.allSettled(open.map((s) => s.completed)), delay(500)]);
+      stop.abort();
+      await server.finished.catch(() => {});
+      removeQuietly(path);
+      globalThis.removeEventListener("unload", onUnload);
+    })();
+  return { path, info, close, [Symbol.asyncDispose]: close };
+}
+
+function handle(
+  req: Request,
+  completed: Promise<void>,
+  root: Context,
+  info: ProcessInfo,
+  streams: Set<OpenStream>,
+): Response {
+  if (req.method !== "GET" && req.method !== "HEAD") return errorResponse(405, "only GET");
+  const url = new URL(req.url);
+  const color = flag(url, "color");
+  switch (url.pathname) {
+    case "/info":
+      return json(info);
+    case "/status":
+      return json(statusJson({ root }));
+    case "/status/text":
+      return text(renderStatus(status({ root }), { color }));
+    case "/status/stream":
+      return stream(completed, root, url.searchParams.get("format") === "text", color, streams);
+    default:
+      return errorResponse(
+        404,
+        `no route ${url.pathname}: try /info, /status, /status/text, /status/stream`,
+      );
+  }
+}
+
+function stream(
+  completed: Promise<void>,
+  root: Context,
+  asText: boolean,
+  color: boolean,
+  streams: Set<OpenStream>,
+): Response {
+  const ac = new AbortController();
+  const open: OpenStream = { abort: () => ac.abort(), completed: completed.catch(() => {}) };
+  streams.add(open);
+  const snapshots = statusStream({ root, signal: ac.signal })[Symbol.asyncIterator]();
+  let finished = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  // Ends the stream at once: when the endpoint closes, the client goes away, or the answer is
+  // complete. The snapshot iterator is told to stop; a snapshot it still delivers is dropped.
+  const end = (): void => {
+    if (finished) return;
+    finished = true;
+    streams.delete(open);
+    ac.abort();
+    void snapshots.return?.(undefined).catch(() => {});
+    try {
+      controller.close();
+    } catch {
+      // closed or cancelled already
+    }
+  };
+  ac.signal.addEventListener("abort", end, { once: true });
+  void completed.then(end, end);
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      let r: IteratorResult<Status>;
+      try {
+        r = await snapshots.next();
+      } catch (e) {
+        if (!finished) {
+          finished = true;
+          streams.delete(open);
+          c.error(e);
+        }
+        return;
+      }
+      if (finished) return;
+      if (r.done) {
+        end();
+        return;
+      }
+      const data = asText ? renderStatus(r.value, { color }) : JSON.stringify(r.value);
+      c.enqueue(encoder.encode(sse("status", data)));
+    },
+    cancel() {
+      finished = true;
+      streams.delete(open);
+      ac.abort();
+      void snapshots.return?.(undefined).catch(() => {});
+    },
+  });
+  return new Response(body, {
+    headers: {
+      [PROTOCOL_HEADER]: PROTOCOL_VERSION,
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+    },
+  });
+}
+
+function sse(event: string, data: string): string {
+  return `event: ${event}\n${data.split("\n").map((line) => `data: ${line}`).join("\n")}\n\n`;
+}
+
+function flag(url: URL, name: string): boolean {
+  const v = url.searchParams.get(name);
+  return v !== null && v !== "0" && v !== "false";
+}
+
+function json(value: unknown): Response {
+  return new Response(JSON.stringify(value), {
+    headers: {
+      [PROTOCOL_HEADER]: PROTOCOL_VERSION,
+      "content-type": "application/json; charset=utf-8",
+    },
+  });
+}
+
+function text(value: string): Response {
+  return new Response(value, {
+    headers: { [PROTOCOL_HEADER]: PROTOCOL_VERSION, "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+function errorResponse(code: number, message: string): Response {
+  return new Response(message + "\n", {
+    status: code,
+    headers: { [PROTOCOL_HEADER]: PROTOCOL_VERSION, "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    Deno.unrefTimer(t);
+  });
+}

@@ -1,0 +1,357 @@
+/**
+ * `main()`: the application entry point. Runs the application in the global context, makes its
+ * status readable by `cli.ts status`, and turns SIGINT/SIGTERM into a graceful shutdown that
+ * explains itself when it hangs.
+ *
+ * @module
+ */
+
+import { CancelledError, type Context, global, internals } from "./context.ts";
+import { describe } from "./names.ts";
+import { missingPermissions } from "./local_dir.ts";
+import { defaultName, type Endpoint, serveStatus } from "./endpoint.ts";
+import { renderStatus } from "./render.ts";
+import { status } from "./status.ts";
+
+/** Options of {@linkcode main}. */
+export interface MainOptions {
+  /**
+   * How long running tasks get to finish after the tree is cancelled (by a signal, by `fn`
+   * returning, or by `fn` throwing). Whatever still runs after it is printed as a status tree and
+   * the process exits non-zero.
+   * @default {5000}
+   */
+  shutdownGraceMs?: number;
+  /**
+   * Serve this process's status on a local Unix socket for `cli.ts status`. Without the Deno
+   * permissions it needs (`--allow-env`, `--allow-sys=uid`, `--allow-read` and `--allow-write`
+   * on the socket directory) `main()` warns once and runs on without it.
+   * @default {true}
+   */
+  endpoint?: boolean;
+  /**
+   * A status server for peers, started before `fn` and stopped at shutdown: what
+   * `remoteAccess()` from `@fastn/context/remote` returns. When it cannot start, the error is
+   * printed, `fn` does not run, and the exit code is 1.
+   * @default {undefined (no remote access)}
+   */
+  remote?: { start(root: Context): Promise<{ stop(): Promise<void> }> };
+  /**
+   * The name `cli.ts status` shows for this process.
+   * @default {the main module's file name}
+   */
+  name?: string;
+  /**
+   * The signals that start a shutdown; the first cancels the tree with the signal's name as
+   * reason, a second of any of them exits at once (128 + the signal's number).
+   * @default {["SIGINT", "SIGTERM"]}
+   */
+  signals?: Deno.Signal[];
+  /**
+   * Ends the process with the exit code. Tests pass a function that records the code; `main()`
+   * then resolves with it.
+   * @default {Deno.exit}
+   */
+  exit?: (code: number) => void;
+  /**
+   * Where reports go: a failure of `fn` and the tree left by a shutdown that hung.
+   * @default {writes to stderr}
+   */
+  report?: (text: string) => void;
+  /**
+   * Colour the reports.
+   * @default {stderr is a terminal and NO_COLOR is not set}
+   */
+  color?: boolean;
+  /**
+   * The tree to run in. Applications keep the default; tests pass a root of their own.
+   * @default {global()}
+   */
+  root?: Context;
+}
+
+/** The exit code for a failure of `fn` or a shutdown that hung. */
+const FAILED = 1;
+
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+let warned = false;
+
+/**
+ * Runs `fn` in the global context until it returns, then shuts down: the tree is cancelled
+ * (reason `"main returned"`), running tasks get `shutdownGraceMs` to finish, and the process
+ * exits 0. SIGINT and SIGTERM cancel the tree with the signal's name as reason and shut down the
+ * same way; a second signal during the shutdown exits at once. An error thrown by `fn` (other than
+ * the `CancelledError` of the shutdown itself) is printed with the tree it left.
+ *
+ * Tasks still running when the grace is over, whatever started the shutdown, are printed as a
+ * status tree (what a person needs to see why shutdown hung).
+ *
+ * Exit codes: 0 for a clean shutdown; 1 when `fn` threw or tasks were still running after the
+ * grace; 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) after a second signal.
+ *
+ * While it runs, the process serves its status to `cli.ts status` on a Unix socket
+ * (`$FASTN_CONTEXT_DIR/<pid>.sock`, by default in `/tmp/fastn-context-<uid>`, mode 0600 in a 0700
+ * directory), removed on exit.
+ *
+ * @example A service that runs until SIGINT or SIGTERM
+ * ```ts ignore
+ * import { main, Metric } from "@fastn/context";
+ *
+ * await main(async (ctx) => {
+ *   const proxy = ctx.child("http-proxy").withMetric("port", Metric.gauge(8080)).create();
+ *   Deno.serve({ port: 8080, signal: proxy.signal }, () => {
+ *     proxy.incrementTotal("requests");
+ *     return new Response("hello");
+ *   });
+ *   await ctx.wait(); // until a signal cancels the tree
+ * }, { shutdownGraceMs: 2_000 });
+ * ```
+ *
+ * @example In a test: a root of its own, no endpoint, and the exit code returned
+ * ```ts
+ * import { Context, main } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * let exited: number | undefined;
+ * const code = await main(async (ctx) => {
+ *   ctx.child("job").spawn(async (job) => await job.wait());
+ *   await Promise.resolve();
+ * }, { root, endpoint: false, exit: (c) => (exited = c) });
+ * assert.deepEqual([code, exited], [0, 0]);
+ * assert.deepEqual(root.cancelReason, "main returned");
+ * ```
+ *
+ * @param fn The application; it gets the global context (`current()` is that context in it).
+ * @param options Grace period, endpoint, remote access, name, signals, and hooks for tests.
+ * @returns The exit code, when `options.exit` returns instead of ending the process.
+ * @throws {TypeError} / {RangeError} for a bad `fn` or option.
+ */
+export async function main(
+  fn: (ctx: Context) => unknown,
+  options: MainOptions = {},
+): Promise<number> {
+  if (typeof fn !== "function") throw new TypeError(`fn must be a function, got ${describe(fn)}`);
+  const graceMs = options.shutdownGraceMs ?? 5_000;
+  if (typeof graceMs !== "number" || !Number.isFinite(graceMs) || graceMs < 0) {
+    throw new RangeError(
+      `options.shutdownGraceMs must be a non-negative finite number, got ${describe(graceMs)}`,
+    );
+  }
+  const root = options.root ?? global();
+  const exit = options.exit ?? Deno.exit;
+  const report = options.report ?? writeStderr;
+  const color = options.color ?? stderrColor();
+  const name = options.name ?? defaultName();
+
+  const endpoint = options.endpoint === false ? undefined : startEndpoint(root, name, report);
+  let remote: { stop(): Promise<void> } | undefined;
+  if (options.remote !== undefined) {
+    try {
+      remote = await options.remote.start(root);
+    } catch (e) {
+      report(`${paint("remote access failed to start:", "red", color)} ${errorDetail(e)}`);
+      if (endpoint !== undefined) await Promise.race([endpoint.close(), delay(1_000)]);
+      exit(FAILED);
+      return FAILED;
+    }
+  }
+
+  // The first signal cancels the tree; a second one, during the shutdown, exits at once.
+  let forceExit: (code: number) => void = () => {};
+  const forced = new Promise<number>((resolve) => (forceExit = resolve));
+  const listeners: Array<[Deno.Signal, () => void]> = [];
+  for (const sig of options.signals ?? ["SIGINT", "SIGTERM"]) {
+    const listener = (): void => {
+      if (root.cancelled) forceExit(128 + (SIGNAL_NUMBERS[sig] ?? 0));
+      else root.cancel(sig);
+    };
+    try {
+      Deno.addSignalListener(sig, listener);
+      listeners.push([sig, listener]);
+    } catch {
+      // a signal this platform does not have (SIGTERM on Windows)
+    }
+  }
+
+  let outcome: { error: unknown } | "ok" | undefined;
+  const work = root.spawn(fn).then(
+    () => void (outcome = "ok"),
+    (error: unknown) => void (outcome = { error }),
+  );
+  // Signal listeners do not keep the event loop alive: without this, a `fn` that only awaits
+  // `ctx.wait()` would end the process ("promise resolution is still pending") instead of
+  // waiting for its signal.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
+  await Promise.race([work, root.wait()]);
+  clearInterval(keepAlive);
+
+  let code = 0;
+  const failed = (): unknown =>
+    typeof outcome === "object" && !isCancellation(outcome.error, root) ? outcome.error : undefined;
+  const failure = failed();
+  if (failure !== undefined) {
+    code = FAILED;
+    report(
+      `${paint("main failed:", "red", color)} ${errorDetail(failure)}\n` +
+        `${paint("the tree it left:", "bold", color)}\n${tree(root, color)}`,
+    );
+    root.cancel("main failed");
+  } else if (!root.cancelled) {
+    root.cancel("main returned");
+  }
+
+  const settled = await drain(root, work, graceMs, forced);
+  const lateFailure = failure === undefined ? failed() : undefined;
+  if (lateFailure !== undefined) {
+    // fn failed after a signal had cancelled the tree, and not because of the cancellation
+    code = FAILED;
+    report(`${paint("main failed:", "red", color)} ${errorDetail(lateFailure)}`);
+  }
+  if (settled !== true) {
+    const running = countRunning(root);
+    const why = typeof settled === "number"
+      ? `a second signal during the shutdown (${reasonOf(root)}): exiting at once`
+      : `shutdown (${reasonOf(root)}) hung: ${running} task${running === 1 ? "" : "s"} still ` +
+        `running after the ${graceMs}ms grace`;
+    report(`${paint(why, "red", color)}\n${tree(root, color)}`);
+    code = typeof settled === "number" ? settled : FAILED;
+  }
+
+  for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
+  await Promise.race([
+    Promise.all([endpoint?.close(), remote?.stop().catch(() => {})]),
+    delay(1_000),
+  ]);
+  exit(code);
+  return code;
+}
+
+function startEndpoint(
+  root: Context,
+  name: string,
+  report: (text: string) => void,
+): Endpoint | undefined {
+  const warn = (why: string): undefined => {
+    if (!warned) {
+      warned = true;
+      report(
+        `@fastn/context: the status endpoint is off (${why}); the application runs on without it. ` +
+          `Pass main(fn, { endpoint: false }) to silence this.`,
+      );
+    }
+    return undefined;
+  };
+  if (Deno.build.os === "windows") return warn("Unix sockets are not supported on Windows yet");
+  try {
+    const missing = missingPermissions();
+    if (missing.length > 0) return warn(`it needs ${missing.join(" ")}`);
+    return serveStatus({ root, name });
+  } catch (e) {
+    return warn(e instanceof Error ? e.message : String(e));
+  }
+}
+
+// Resolves true once no task runs anywhere in the tree and `work` has settled, false when the
+// grace is over first, or the exit code of a second signal.
+function drain(
+  root: Context,
+  work: Promise<unknown>,
+  graceMs: number,
+  forced: Promise<number>,
+): Promise<boolean | number> {
+  return new Promise((resolve) => {
+    let workDone = false;
+    let done = false;
+    const finish = (value: boolean | number): void => {
+      if (done) return;
+      done = true;
+      unlisten();
+      clearTimeout(graceTimer);
+      clearInterval(backstop);
+      resolve(value);
+    };
+    const check = (): void => {
+      if (workDone && countRunning(root) === 0) finish(true);
+    };
+    // Context changes come as events; a task settling in a context that stays (a simple spawn)
+    // may not send one, so a cheap backstop looks again, only during the grace period.
+    const unlisten = internals.tree(root).listen(() => queueMicrotask(check));
+    const graceTimer = setTimeout(() => finish(false), graceMs);
+    const backstop = setInterval(check, 50);
+    void work.then(() => {
+      workDone = true;
+      check();
+    });
+    void forced.then((code) => finish(code));
+  });
+}
+
+/** How many tasks run in the tree under `root` (root included). */
+function countRunning(root: Context): number {
+  let n = 0;
+  const stack: Context[] = [root];
+  while (stack.length > 0) {
+    const c = stack.pop()!;
+    n += internals.running(c);
+    for (let k = internals.firstChild(c); k !== undefined; k = internals.nextSibling(k)) {
+      stack.push(k);
+    }
+  }
+  return n;
+}
+
+function isCancellation(error: unknown, root: Context): boolean {
+  return root.cancelled && error instanceof CancelledError;
+}
+
+function reasonOf(root: Context): string {
+  const r = root.cancelReason;
+  return typeof r === "string" ? r : describe(r);
+}
+
+function tree(root: Context, color: boolean): string {
+  return renderStatus(status({ root }), { color });
+}
+
+function errorDetail(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return describe(error);
+}
+
+function paint(text: string, style: "red" | "bold", color: boolean): string {
+  if (!color) return text;
+  return style === "red" ? `\x1b[31m${text}\x1b[39m` : `\x1b[1m${text}\x1b[22m`;
+}
+
+function stderrColor(): boolean {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted") {
+      if (Deno.env.get("NO_COLOR")) return false;
+    }
+    return Deno.stderr.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+function writeStderr(text: string): void {
+  const bytes = new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n");
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    Deno.unrefTimer(t);
+  });
+}

@@ -1,0 +1,382 @@
+/**
+ * The remote half of the command line: `cli.ts status alice,bob` and `cli.ts id`.
+ *
+ * @module
+ */
+
+import { renderStatus } from "../render.ts";
+import type { Status } from "../status.ts";
+import { RemoteClient, type ResolvedTarget } from "./client.ts";
+import { RemoteStatusError } from "./errors.ts";
+import { shortId52 } from "./id52.ts";
+import { loadIdentity } from "./identity.ts";
+
+/**
+ * Where a command writes. Tests and embedders pass their own.
+ *
+ * @example
+ * ```ts
+ * import type { CommandIo } from "@fastn/context/remote";
+ *
+ * const out: string[] = [];
+ * const io: CommandIo = { out: (t) => out.push(t), err: (t) => out.push(t), isTerminal: false };
+ * ```
+ */
+export interface CommandIo {
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** Whether standard output is a terminal: a watch then redraws in place. */
+  isTerminal: boolean;
+}
+
+/**
+ * Options of {@linkcode runRemoteStatus}: what `cli.ts status` parsed from its flags.
+ *
+ * @example
+ * ```ts
+ * import type { RunRemoteStatusOptions } from "@fastn/context/remote";
+ *
+ * const options: RunRemoteStatusOptions = {
+ *   json: false,
+ *   watch: true,
+ *   color: Deno.stdout.isTerminal(),
+ *   timeoutMs: 3_000,
+ * };
+ * ```
+ */
+export interface RunRemoteStatusOptions {
+  /** Print JSON instead of the dashboard (with `watch`: one JSON line per change). */
+  json: boolean;
+  /** Keep watching: redraw on every change until Ctrl-C, `signal`, or every peer has stopped. */
+  watch: boolean;
+  /** Colour the dashboard and headers with ANSI escapes. */
+  color: boolean;
+  /**
+   * The fastn home holding this machine's identity and `config.toml`.
+   * @default {$FASTN_HOME, else ~/.fastn}
+   */
+  home?: string;
+  /**
+   * How long each peer gets to connect and answer (in watch mode: to send its first snapshot).
+   * @default {5000}
+   */
+  timeoutMs?: number;
+  /**
+   * Ends a watch when aborted (SIGINT and SIGTERM end it too).
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Where to write.
+   * @default {standard output and standard error of the process}
+   */
+  io?: CommandIo;
+}
+
+/**
+ * Options of {@linkcode runId}.
+ *
+ * @example
+ * ```ts
+ * import type { RunIdOptions } from "@fastn/context/remote";
+ *
+ * const options: RunIdOptions = { home: "/var/lib/fastn" };
+ * ```
+ */
+export interface RunIdOptions {
+  /**
+   * The fastn home whose identity is printed (made on first use).
+   * @default {$FASTN_HOME, else ~/.fastn}
+   */
+  home?: string;
+  /**
+   * Where to write.
+   * @default {standard output and standard error of the process}
+   */
+  io?: CommandIo;
+}
+
+const PREFIX = "cli.ts status";
+
+/**
+ * `cli.ts status alice,bob,prod`: shows the status of remote peers. `targets` are aliases or
+ * id52s, each possibly a comma-separated list (`["alice,bob", "prod"]`). They are asked in
+ * parallel over one client node; each dashboard is printed under its own header
+ * (`── alice · g1s3mpsm… ──`), in the order given. A peer that fails is reported on stderr as
+ * `cli.ts status: <target and cause>` and the others are still shown.
+ *
+ * With `json`, stdout gets one JSON array with an entry per target: `{ target, alias, id52,
+ * status }` or `{ target, alias, id52, error: { name, message } }`. With `watch`, the dashboards
+ * are redrawn on every change (one JSON line `{ target, alias, id52, status }` per change with
+ * `json`) until SIGINT/SIGTERM, `signal`, or every peer has stopped.
+ *
+ * @example A target that is not in config.toml
+ * ```ts
+ * import { runRemoteStatus } from "@fastn/context/remote";
+ * import assert from "node:assert/strict";
+ *
+ * const err: string[] = [];
+ * const code = await runRemoteStatus(["alice"], {
+ *   json: false,
+ *   watch: false,
+ *   color: false,
+ *   home: await Deno.makeTempDir(),
+ *   io: { out: () => {}, err: (t) => err.push(t), isTerminal: false },
+ * });
+ * assert.deepEqual(code, 1);
+ * assert.match(err[0], /^cli\.ts status: unknown peer "alice": no \[peers\.alice\] in /);
+ * ```
+ *
+ * @param targets Aliases or id52s, possibly comma-separated.
+ * @param options Output format, watch mode, colours, the fastn home, a timeout per peer.
+ * @returns 0 when every target answered, 1 when any failed (or none was given).
+ */
+export async function runRemoteStatus(
+  targets: string[],
+  options: RunRemoteStatusOptions,
+): Promise<number> {
+  const io = options.io ?? processIo();
+  const names = splitTargets(targets);
+  if (names.length === 0) {
+    io.err(`${PREFIX}: no target: give an alias or an id52 (alice, alice,bob,prod)\n`);
+    return 1;
+  }
+  let client: RemoteClient;
+  try {
+    client = await RemoteClient.open({ home: options.home, timeoutMs: options.timeoutMs });
+  } catch (e) {
+    io.err(`${PREFIX}: ${messageOf(e)}\n`);
+    return 1;
+  }
+  try {
+    const peers: (ResolvedTarget | Error)[] = names.map((name) => {
+      try {
+        return client.resolve(name);
+      } catch (e) {
+        return e as Error;
+      }
+    });
+    return options.watch
+      ? await watch(client, names, peers, options, io)
+      : await once(client, names, peers, options, io);
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * `cli.ts id`: prints this machine's id52 (the key is made on first use), what peers put in
+ * their `config.toml`.
+ *
+ * @example
+ * ```ts
+ * import { isId52, runId } from "@fastn/context/remote";
+ * import assert from "node:assert/strict";
+ *
+ * const out: string[] = [];
+ * const io = { out: (t: string) => out.push(t), err: () => {}, isTerminal: false };
+ * assert.deepEqual(await runId({ home: await Deno.makeTempDir(), io }), 0);
+ * assert.ok(isId52(out[0].trim()));
+ * ```
+ *
+ * @param options The fastn home, and where to write.
+ * @returns 0, or 1 when the identity cannot be read or made (the cause is on stderr).
+ */
+export async function runId(options: RunIdOptions = {}): Promise<number> {
+  const io = options.io ?? processIo();
+  try {
+    const identity = await loadIdentity({ home: options.home });
+    io.out(`${identity.id52}\n`);
+    return 0;
+  } catch (e) {
+    io.err(`cli.ts id: ${messageOf(e)}\n`);
+    return 1;
+  }
+}
+
+/** The targets of `["alice,bob", "prod"]`: split at commas, trimmed, without repeats. */
+export function splitTargets(targets: string[]): string[] {
+  const out: string[] = [];
+  for (const arg of targets) {
+    for (const part of String(arg).split(",")) {
+      const name = part.trim();
+      if (name !== "" && !out.includes(name)) out.push(name);
+    }
+  }
+  return out;
+}
+
+/** The header above a peer's dashboard: alias (or id52) and the id52's first characters. */
+export function remoteHeader(peer: ResolvedTarget, color: boolean): string {
+  const label = peer.alias ?? peer.target;
+  const text = label === peer.id52
+    ? `── ${peer.id52} ──`
+    : `── ${label} · ${shortId52(peer.id52)}… ──`;
+  return color ? `\x1b[1;36m${text}\x1b[0m` : text;
+}
+
+async function once(
+  client: RemoteClient,
+  names: string[],
+  peers: (ResolvedTarget | Error)[],
+  options: RunRemoteStatusOptions,
+  io: CommandIo,
+): Promise<number> {
+  const answers = await Promise.all(
+    peers.map((p) =>
+      p instanceof Error ? Promise.resolve(p) : client.fetch(p).catch((e: unknown) => e as Error)
+    ),
+  );
+  let failed = false;
+  const jsonList: unknown[] = [];
+  const screens: string[] = [];
+  for (const [i, answer] of answers.entries()) {
+    const peer = peers[i];
+    if (answer instanceof Error) {
+      failed = true;
+      io.err(`${PREFIX}: ${messageOf(answer)}\n`);
+      jsonList.push({
+        target: names[i],
+        ...(peer instanceof Error ? {} : { alias: peer.alias ?? null, id52: peer.id52 }),
+        error: { name: answer.name, message: answer.message },
+      });
+      continue;
+    }
+    const p = peer as ResolvedTarget;
+    if (options.json) {
+      jsonList.push({ target: p.target, alias: p.alias ?? null, id52: p.id52, status: answer });
+      continue;
+    }
+    const screen = render(p, answer, options.color);
+    if (screen instanceof Error) {
+      failed = true;
+      io.err(`${PREFIX}: ${screen.message}\n`);
+      continue;
+    }
+    screens.push(`${remoteHeader(p, options.color)}\n${screen}`);
+  }
+  if (options.json) io.out(JSON.stringify(jsonList, null, 2) + "\n");
+  else if (screens.length > 0) io.out(screens.join("\n\n") + "\n");
+  return failed ? 1 : 0;
+}
+
+interface Watched {
+  readonly peer: ResolvedTarget;
+  screen: string | undefined;
+  note: string | undefined;
+}
+
+async function watch(
+  client: RemoteClient,
+  _names: string[],
+  peers: (ResolvedTarget | Error)[],
+  options: RunRemoteStatusOptions,
+  io: CommandIo,
+): Promise<number> {
+  let failed = false;
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  const onUser = (): void => stop.abort();
+  if (options.signal?.aborted) stop.abort();
+  options.signal?.addEventListener("abort", onUser, { once: true });
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const watched: Watched[] = [];
+
+  const draw = (): void => {
+    if (options.json) return;
+    const parts = watched.map((w) => {
+      const head = remoteHeader(w.peer, options.color);
+      if (w.note !== undefined) return `${head}\n(${w.note})`;
+      return w.screen === undefined ? `${head}\n(connecting…)` : `${head}\n${w.screen}`;
+    });
+    const clear = io.isTerminal ? "\x1b[H\x1b[2J" : "";
+    io.out(`${clear}${parts.join("\n\n")}\n${io.isTerminal ? "" : "\n"}`);
+  };
+
+  const follow = async (w: Watched): Promise<void> => {
+    try {
+      for await (const status of client.watch(w.peer, { signal: stop.signal })) {
+        if (options.json) {
+          io.out(
+            JSON.stringify({
+              target: w.peer.target,
+              alias: w.peer.alias ?? null,
+              id52: w.peer.id52,
+              status,
+            }) + "\n",
+          );
+          continue;
+        }
+        const screen = render(w.peer, status, options.color);
+        if (screen instanceof Error) throw screen;
+        w.screen = screen;
+        draw();
+      }
+      if (!stop.signal.aborted) {
+        w.note = "the peer stopped serving its status";
+        io.err(`${PREFIX}: ${w.peer.target}: the peer stopped serving its status\n`);
+        draw();
+      }
+    } catch (e) {
+      if (stop.signal.aborted) return;
+      failed = true;
+      w.note = messageOf(e);
+      io.err(`${PREFIX}: ${messageOf(e)}\n`);
+      draw();
+    }
+  };
+
+  try {
+    const runs: Promise<void>[] = [];
+    for (const p of peers) {
+      if (p instanceof Error) {
+        failed = true;
+        io.err(`${PREFIX}: ${messageOf(p)}\n`);
+        continue;
+      }
+      const w: Watched = { peer: p, screen: undefined, note: undefined };
+      watched.push(w);
+      runs.push(follow(w));
+    }
+    await Promise.all(runs);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    options.signal?.removeEventListener("abort", onUser);
+  }
+  return failed ? 1 : 0;
+}
+
+// The dashboard of a status received as JSON; a status the renderer cannot take is an error
+// about that peer, never a crash of the command.
+function render(peer: ResolvedTarget, status: Status, color: boolean): string | Error {
+  try {
+    return renderStatus(status, { color }).replace(/\n+$/, "");
+  } catch (e) {
+    return new RemoteStatusError(
+      peer.target,
+      `${peer.target}: its status cannot be shown (${messageOf(e)})`,
+      { id52: peer.id52, cause: e },
+    );
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function processIo(): CommandIo {
+  return {
+    out: (text) => writeAll(Deno.stdout, text),
+    err: (text) => writeAll(Deno.stderr, text),
+    isTerminal: Deno.stdout.isTerminal(),
+  };
+}
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}

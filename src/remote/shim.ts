@@ -1,0 +1,26 @@
+/**
+ * Loaded before libp2p. libp2p's peer store locks with `mortice`, which makes a
+ * `BroadcastChannel` and calls `unref?.()` on it so that it does not keep a Node process alive.
+ * Deno's `BroadcastChannel` has no `unref`, so the channel kept the process alive after
+ * `node.stop()`. Here `unref` closes the channel: a channel that only serves one process has
+ * nothing to say to anyone, and the process exits by itself once the node is stopped.
+ *
+ * @module
+ */
+
+interface Unrefable {
+  unref?: () => void;
+}
+
+if (typeof BroadcastChannel === "function") {
+  const proto = BroadcastChannel.prototype as BroadcastChannel & Unrefable;
+  if (typeof proto.unref !== "function") {
+    Object.defineProperty(proto, "unref", {
+      configurable: true,
+      writable: true,
+      value: function unref(this: BroadcastChannel): void {
+        this.close();
+      },
+    });
+  }
+}

@@ -1,0 +1,568 @@
+/**
+ * The dashboard: a status as the seed's `fastn status` screen.
+ *
+ * @module
+ */
+
+import { styleText } from "node:util";
+import { formatBytes, formatDuration, formatNumber, formatPercent } from "./format.ts";
+import type { JsonValue } from "./json.ts";
+import type { MetricValue } from "./metric.ts";
+import { describe } from "./names.ts";
+import type { ContextStatus, LockStatus, LockWaiter, Status } from "./status.ts";
+import type { SystemMetrics } from "./system_metrics.ts";
+import { shortRef, type StatusWarning } from "./warnings.ts";
+
+/**
+ * Options of {@linkcode renderStatus}.
+ *
+ * @example A short screen for a log line
+ * ```ts
+ * import { Context, renderStatus, type RenderOptions, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const options: RenderOptions = { color: false, maxDepth: 1, maxChildren: 10, maxItems: 5 };
+ * const text = renderStatus(status({ root: Context.root("global") }), options);
+ * assert.ok(!text.includes("\x1b["));
+ * ```
+ */
+export interface RenderOptions {
+  /**
+   * Whether to use ANSI colours.
+   * @default {true when NO_COLOR is not set and standard output is a terminal}
+   */
+  color?: boolean;
+  /**
+   * How deep below the root contexts are shown; deeper ones are summed up in one line.
+   * @default {32}
+   */
+  maxDepth?: number;
+  /**
+   * How many children of one context are shown; the rest are folded into one line.
+   * @default {50}
+   */
+  maxChildren?: number;
+  /**
+   * How many entries of each list (active locks, lock waiters, warnings) are shown.
+   * @default {20}
+   */
+  maxItems?: number;
+}
+
+/** A context idle this long shows `idle …` instead of `active … ago`. */
+const IDLE_AFTER_MS = 5_000;
+/** Data and metric items shown beside a context. */
+const SUMMARY_ITEMS = 4;
+/** The longest text shown for one data value, cancel reason or error. */
+const MAX_TEXT = 60;
+
+type Paint = (format: Parameters<typeof styleText>[0], text: string) => string;
+
+function plain(_format: Parameters<typeof styleText>[0], text: string): string {
+  return text;
+}
+
+function ansi(format: Parameters<typeof styleText>[0], text: string): string {
+  return styleText(format, text, { validateStream: false });
+}
+
+/**
+ * Renders a status as the dashboard of the seed's `fastn status`: the title, the System,
+ * Network and Process lines, the context tree drawn with `├──`/`└──`/`│`, each context with its
+ * age, activity and a short summary of its metrics and data, `Total: … | Live: …` counter lines
+ * (deep sums: the context's path and every path below it, ended contexts included), the locks
+ * each context holds or waits for, then the Active Locks, Lock Waiters and Warnings sections.
+ * Works on a status from {@linkcode status} as well as on one parsed back from JSON.
+ *
+ * @example Plain text, folded after two children
+ * ```ts
+ * import { Context, renderStatus, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const t = 0;
+ * const root = Context.root("global", { now: () => t });
+ * for (const peer of ["alice", "bob", "carol"]) root.child(peer).create();
+ * const text = renderStatus(status({ root }), { color: false, maxChildren: 2 });
+ * const lines = text.split("\n");
+ * assert.deepEqual(lines.slice(-4), [
+ *   "global (0s uptime, active 0s ago)",
+ *   "├── alice (0s active, last activity 0s ago)",
+ *   "├── bob (0s active, last activity 0s ago)",
+ *   "└── … 1 more context",
+ * ]);
+ * ```
+ *
+ * @param status A status, from {@linkcode status}, {@linkcode statusJson} or parsed JSON.
+ * @param options Colour, depth and folding.
+ * @returns The dashboard, lines joined with `\n`, no final newline.
+ * @throws {TypeError} when `status` is not a status or an option has the wrong type.
+ * @throws {RangeError} when a number option is not a non-negative integer (or Infinity).
+ */
+export function renderStatus(status: Status, options: RenderOptions = {}): string {
+  if (
+    typeof status !== "object" || status === null || typeof status.global !== "object" ||
+    status.global === null
+  ) {
+    throw new TypeError(`status must be a Status, got ${describe(status)}`);
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const color = options.color ?? defaultColor();
+  if (typeof color !== "boolean") {
+    throw new TypeError(`options.color must be a boolean, got ${describe(color)}`);
+  }
+  const maxDepth = limit(options.maxDepth, 32, "options.maxDepth", 0);
+  const maxChildren = limit(options.maxChildren, 50, "options.maxChildren", 1);
+  const maxItems = limit(options.maxItems, 20, "options.maxItems", 1);
+  const paint = color ? ansi : plain;
+
+  const out = new Lines();
+  out.push(paint(["bold", "blue"], "fastn Status Dashboard"));
+  if (status.system) systemLines(status.system, out);
+  out.push("");
+  treeLines(status, paint, maxDepth, maxChildren, out);
+
+  const locks = status.activeLocks ?? [];
+  if (locks.length > 0) {
+    out.push("");
+    out.push(`🔒 Active Locks (${locks.length}):`);
+    list(locks, maxItems, out, (l) => lockEntry(l, paint));
+  }
+  const waiters = status.lockWaiters ?? [];
+  if (waiters.length > 0) {
+    out.push("");
+    out.push(`⏳ Lock Waiters (${waiters.length}):`);
+    list(waiters, maxItems, out, (w) => waiterEntry(w, paint));
+  }
+  const warnings = status.warnings ?? [];
+  if (warnings.length > 0) {
+    out.push("");
+    out.push(`⚠️ Warnings (${warnings.length}):`);
+    list(warnings, maxItems, out, (w) => warningEntry(w, paint));
+  }
+  return out.text();
+}
+
+/**
+ * Output lines, joined in small chunks as they come: each line is a rope of many small strings,
+ * and flattening them early keeps the live heap small while a big tree is rendered.
+ */
+class Lines {
+  #chunks: string[] = [];
+  #lines: string[] = [];
+
+  push(line: string): void {
+    const lines = this.#lines;
+    lines.push(line);
+    if (lines.length === 256) {
+      this.#chunks.push(lines.join("\n"));
+      lines.length = 0;
+    }
+  }
+
+  text(): string {
+    if (this.#lines.length > 0 || this.#chunks.length === 0) {
+      this.#chunks.push(this.#lines.join("\n"));
+      this.#lines.length = 0;
+    }
+    return this.#chunks.length === 1 ? this.#chunks[0] : this.#chunks.join("\n");
+  }
+}
+
+function defaultColor(): boolean {
+  try {
+    return !Deno.noColor && Deno.stdout.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+function limit(value: unknown, fallback: number, name: string, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`${name} must be a number, got ${describe(value)}`);
+  }
+  if (value !== Infinity && (!Number.isSafeInteger(value) || value < min)) {
+    throw new RangeError(`${name} must be an integer of at least ${min} or Infinity, got ${value}`);
+  }
+  return value;
+}
+
+function systemLines(s: SystemMetrics, out: Lines): void {
+  const cpu = s.cpuUsagePercent === null ? "n/a" : formatPercent(s.cpuUsagePercent, true);
+  out.push(
+    `System: CPU ${cpu} | RAM ${usage(s.memoryUsedBytes, s.memoryTotalBytes)} | Disk ${
+      usage(s.diskUsedBytes, s.diskTotalBytes)
+    } | Load ${s.loadAverage === null ? "n/a" : s.loadAverage.map((x) => x.toFixed(1)).join(",")}`,
+  );
+  const net = s.networkRxBytesPerSec === null || s.networkTxBytesPerSec === null
+    ? "n/a"
+    : `↓ ${formatBytes(s.networkRxBytesPerSec)}/s ↑ ${formatBytes(s.networkTxBytesPerSec)}/s`;
+  out.push(
+    `Network: ${net} | Uptime ${s.uptimeMs === null ? "n/a" : formatDuration(s.uptimeMs)}`,
+  );
+  if (s.processRssBytes !== null || s.processHeapUsedBytes !== null) {
+    const rss = s.processRssBytes === null ? "n/a" : formatBytes(s.processRssBytes);
+    const heap = s.processHeapUsedBytes === null
+      ? "n/a"
+      : s.processHeapTotalBytes === null
+      ? formatBytes(s.processHeapUsedBytes)
+      : `${formatBytes(s.processHeapUsedBytes)}/${formatBytes(s.processHeapTotalBytes)}`;
+    out.push(`Process: RSS ${rss} | Heap ${heap}`);
+  }
+}
+
+function usage(used: number | null, total: number | null): string {
+  if (used === null || total === null) return "n/a";
+  const pct = total > 0 ? ` (${formatPercent((used / total) * 100, false)})` : "";
+  return `${formatBytes(used)}/${formatBytes(total)}${pct}`;
+}
+
+const TEE = "├── ", ELBOW = "└── ", PIPE = "│   ", SPACE = "    ";
+
+function treeLines(
+  status: Status,
+  paint: Paint,
+  maxDepth: number,
+  maxChildren: number,
+  out: Lines,
+): void {
+  const locks = status.activeLocks ?? [];
+  const waiters = status.lockWaiters ?? [];
+  // The stack of lines to write, as parallel arrays: a context (with its subtree) or a text.
+  const items: Array<ContextStatus | string> = [status.global];
+  const depths: number[] = [0];
+  const leads: string[] = [""];
+  const childLeads: string[] = [""];
+  const trailers: string[] = [];
+  while (items.length > 0) {
+    const item = items.pop()!, depth = depths.pop()!, lead = leads.pop()!;
+    const childLead = childLeads.pop()!;
+    const head = lead === "" ? "" : paint("dim", lead);
+    if (typeof item === "string") {
+      out.push(head + item);
+      continue;
+    }
+    const st = item;
+    out.push(head + contextLine(st, depth, paint));
+
+    // What goes under the context: its counters, its children, then folds and lock lines.
+    const counters = counterLine(st);
+    const kids = st.children ?? [];
+    let shown = 0;
+    trailers.length = 0;
+    if (kids.length > 0) {
+      if (depth >= maxDepth) {
+        const n = countBelow(st);
+        trailers.push(paint("dim", `… ${formatNumber(n)} more context${n === 1 ? "" : "s"} below`));
+      } else {
+        shown = Math.min(kids.length, maxChildren);
+        const rest = kids.length - shown;
+        if (rest > 0) {
+          trailers.push(
+            paint("dim", `… ${formatNumber(rest)} more context${rest === 1 ? "" : "s"}`),
+          );
+        }
+      }
+    }
+    const held = st.locksHeld, waited = st.locksWaited;
+    if (held !== undefined) {
+      for (let i = 0; i < held.length; i++) {
+        const l = locks[held[i]];
+        if (l !== undefined) trailers.push(holdsLine(l, paint));
+      }
+    }
+    if (waited !== undefined) {
+      for (let i = 0; i < waited.length; i++) {
+        const w = waiters[waited[i]];
+        if (w !== undefined) trailers.push(waitsLine(w, paint));
+      }
+    }
+
+    const after = shown + trailers.length;
+    if (counters !== undefined) {
+      out.push(paint("dim", childLead + (after === 0 ? ELBOW : TEE)) + counters);
+    }
+    if (after === 0) continue;
+    const below = depth + 1;
+    const lastLead = childLead + ELBOW, midLead = childLead + TEE;
+    // Pushed last first, so that they come off the stack in order.
+    for (let i = trailers.length - 1; i >= 0; i--) {
+      items.push(trailers[i]);
+      depths.push(below);
+      leads.push(i === trailers.length - 1 ? lastLead : midLead);
+      childLeads.push("");
+    }
+    if (shown === 0) continue;
+    const lastChild = childLead + SPACE, midChild = childLead + PIPE;
+    for (let i = shown - 1; i >= 0; i--) {
+      const last = i === after - 1;
+      items.push(kids[i]);
+      depths.push(below);
+      leads.push(last ? lastLead : midLead);
+      childLeads.push(last ? lastChild : midChild);
+    }
+  }
+}
+
+function countBelow(st: ContextStatus): number {
+  let n = 0;
+  const stack = [...(st.children ?? [])];
+  while (stack.length > 0) {
+    const c = stack.pop()!;
+    n++;
+    for (const k of c.children ?? []) stack.push(k);
+  }
+  return n;
+}
+
+function contextLine(st: ContextStatus, depth: number, paint: Paint): string {
+  const role = depth === 0
+    ? " uptime"
+    : depth === 1
+    ? " active"
+    : st.running > 0
+    ? " running"
+    : " connected";
+  let line = paint("bold", st.name) + " (" + formatDuration(st.durationMs) + role;
+  if (st.idleMs >= IDLE_AFTER_MS) line += ", idle " + formatDuration(st.idleMs);
+  else if (depth === 1) line += ", last activity " + formatDuration(st.idleMs) + " ago";
+  else if (role !== " running") line += ", active " + formatDuration(st.idleMs) + " ago";
+  if (st.cancelled) {
+    let c = "cancelled";
+    if (st.cancelledAt !== null && st.createdAt !== undefined) {
+      const ago = st.createdAt + st.durationMs - st.cancelledAt;
+      c += ` ${formatDuration(ago)} ago`;
+    }
+    if (st.cancelReason !== null && st.cancelReason !== undefined) {
+      c += `: ${clean(st.cancelReason)}`;
+    }
+    line += ", " + paint("yellow", c);
+  }
+  if (st.error !== null && st.error !== undefined) {
+    line += ", " + paint("red", `failed: ${clean(st.error)}`);
+  }
+  // A short summary: metrics first, then data.
+  let n = 0, more = 0;
+  const metrics = st.metrics, data = st.data;
+  for (const key in metrics) {
+    if (n++ < SUMMARY_ITEMS) line += ", " + metricText(key, metrics[key]);
+    else more++;
+  }
+  for (const key in data) {
+    if (n++ < SUMMARY_ITEMS) line += ", " + clean(key) + ": " + valueText(data[key]);
+    else more++;
+  }
+  if (more > 0) line += `, +${more} more`;
+  return line + ")";
+}
+
+function metricText(key: string, m: MetricValue): string {
+  const v = m.value;
+  const name = words(key);
+  switch (m.kind) {
+    case "bytes":
+      return formatBytes(Number(v)) + " " + name;
+    case "duration":
+      return name + " " + formatDuration(Number(v));
+    case "text":
+      return clean(String(v));
+    default:
+      return formatNumber(Number(v)) + " " + name;
+  }
+}
+
+function valueText(v: JsonValue): string {
+  if (typeof v === "string") return clean(v);
+  if (typeof v === "number") return formatNumber(v);
+  if (v === null || typeof v === "boolean") return String(v);
+  return clean(JSON.stringify(v));
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** Text from the application, made safe for a terminal and short. */
+function clean(text: string): string {
+  const t = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
+  return CONTROL.test(t) ? t.replace(CONTROLS, "�") : t;
+}
+
+// Counter and metric names repeat across contexts: their display form is kept.
+const wordCache = new Map<string, string>();
+
+function words(name: string): string {
+  let w = wordCache.get(name);
+  if (w === undefined) {
+    if (wordCache.size >= 4096) wordCache.clear();
+    w = clean(name.includes("_") ? name.replaceAll("_", " ") : name);
+    wordCache.set(name, w);
+  }
+  return w;
+}
+
+function counted(n: number, name: string): string {
+  const w = words(name);
+  return formatNumber(n) + " " + (n === 1 ? singular(w) : w);
+}
+
+// "1 command", "1 byte processed": the first word made singular.
+function singular(w: string): string {
+  const sp = w.indexOf(" ");
+  const end = sp < 0 ? w.length : sp;
+  if (end <= 2 || w.charCodeAt(end - 1) !== 115 /* s */) return w;
+  const before = w.charCodeAt(end - 2);
+  if (before === 115 || before === 117 || before === 105) return w; // -ss, -us, -is
+  return w.slice(0, end - 1) + w.slice(end);
+}
+
+const SUCCESS = "successful_", FAILED = "failed_";
+
+// Whether `name` is `successful_X` or `failed_X` with `X` itself a counter: then it is shown
+// beside `X`, as in "45 commands (42 success, 3 failed)".
+function isOutcome(name: string, total: Record<string, number>): boolean {
+  if (name.startsWith(SUCCESS)) return total[name.slice(SUCCESS.length)] > 0;
+  if (name.startsWith(FAILED)) return total[name.slice(FAILED.length)] > 0;
+  return false;
+}
+
+function counterLine(st: ContextStatus): string | undefined {
+  const total = st.deepTotalCounters ?? st.totalCounters ?? {};
+  const live = st.deepLiveCounters ?? st.liveCounters ?? {};
+  let outcomes = false, nt = 0, nl = 0;
+  for (const name in total) {
+    if (name.startsWith(SUCCESS) || name.startsWith(FAILED)) outcomes = true;
+    if (total[name] > 0) nt++;
+    if (live[name] > 0) nl++;
+  }
+  for (const name in live) if (!(name in total) && live[name] > 0) nl++;
+  if (nt === 0 && nl === 0) return undefined;
+
+  let t = "", shown = 0, skipped = 0;
+  for (const name in total) {
+    const v = total[name];
+    if (!(v > 0)) continue;
+    if (outcomes && isOutcome(name, total)) {
+      skipped++;
+      continue;
+    }
+    if (++shown === COUNTER_ITEMS && nt - skipped > COUNTER_ITEMS) {
+      t += `, +${nt - skipped - COUNTER_ITEMS + 1} more`;
+      break;
+    }
+    t += (shown === 1 ? "" : ", ") + counted(v, name);
+    if (outcomes) {
+      const ok = total[SUCCESS + name], failed = total[FAILED + name];
+      if (ok > 0 && failed > 0) {
+        t += ` (${formatNumber(ok)} success, ${formatNumber(failed)} failed)`;
+      } else if (ok > 0) t += ` (${formatNumber(ok)} success)`;
+      else if (failed > 0) t += ` (${formatNumber(failed)} failed)`;
+    }
+  }
+  if (nl === 0) return t === "" ? undefined : "Total: " + t;
+
+  // Live counts in the order of the totals, then the others.
+  let l = "";
+  shown = 0;
+  for (const name in total) {
+    const v = live[name];
+    if (v > 0) l = liveItem(l, ++shown, nl, v, name);
+  }
+  for (const name in live) {
+    const v = live[name];
+    if (v > 0 && !(name in total)) l = liveItem(l, ++shown, nl, v, name);
+  }
+  return shown === 0 ? undefined : t === "" ? "Live: " + l : "Total: " + t + " | Live: " + l;
+}
+
+function liveItem(l: string, shown: number, count: number, v: number, name: string): string {
+  if (shown > COUNTER_ITEMS) return l;
+  if (shown === COUNTER_ITEMS && count > COUNTER_ITEMS) {
+    return l + `, +${count - COUNTER_ITEMS + 1} more`;
+  }
+  return l + (shown === 1 ? "" : ", ") + counted(v, name);
+}
+
+/** Counters shown per part of a counter line. */
+const COUNTER_ITEMS = 8;
+
+function modeText(kind: string, mode: string, permits: number, capacity?: number): string {
+  if (kind === "rwlock") return mode;
+  if (kind === "semaphore") {
+    return capacity === undefined
+      ? `${permits} permit${permits === 1 ? "" : "s"}`
+      : `${permits} of ${capacity} permits`;
+  }
+  return "";
+}
+
+function holdsLine(l: LockStatus, paint: Paint): string {
+  const mode = modeText(l.kind, l.mode, l.permits);
+  const held = red(l.longHeld, `${formatDuration(l.heldMs)} held`, paint);
+  return `🔒 HOLDS "${paint("cyan", l.name)}" (${mode ? `${mode}, ` : ""}${held})${
+    l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""
+  }`;
+}
+
+function waitsLine(w: LockWaiter, paint: Paint): string {
+  const mode = modeText(w.kind, w.mode, w.permits);
+  const waiting = red(w.stuck, `${formatDuration(w.waitingMs)} waiting`, paint);
+  return `⏳ WAITING "${paint("cyan", w.lockName)}" (${mode ? `${mode}, ` : ""}${waiting})${
+    flags(w, paint)
+  }`;
+}
+
+function red(when: boolean, text: string, paint: Paint): string {
+  return when ? paint("red", text) : text;
+}
+
+function flags(w: LockWaiter, paint: Paint): string {
+  if (w.deadlocked) return paint("red", " 🚨 DEADLOCK");
+  return w.stuck ? paint("red", " ⚠️ STUCK") : "";
+}
+
+function lockEntry(l: LockStatus, paint: Paint): string {
+  const mode = modeText(l.kind, l.mode, l.permits, l.capacity);
+  const dur = red(l.longHeld, formatDuration(l.heldMs), paint);
+  const flag = l.leaked
+    ? paint("red", " ⚠️ LEAKED (holder ended)")
+    : l.longHeld
+    ? paint("red", " ⚠️ LONG HELD")
+    : "";
+  return `"${paint("cyan", l.name)}"${mode ? ` (${mode})` : ""} held by ${
+    shortRef(l.heldBy)
+  } (${dur})${flag}`;
+}
+
+function waiterEntry(w: LockWaiter, paint: Paint): string {
+  const mode = modeText(w.kind, w.mode, w.permits);
+  const dur = red(w.stuck, formatDuration(w.waitingMs), paint);
+  return `${shortRef(w.waiter)} waiting for "${paint("cyan", w.lockName)}"${
+    mode ? ` (${mode})` : ""
+  } (${dur})${flags(w, paint)}`;
+}
+
+const ICONS: Record<string, string> = { critical: "🚨", warning: "⚠️", info: "ℹ️" };
+const TONES: Record<string, Parameters<typeof styleText>[0]> = {
+  critical: "red",
+  warning: "yellow",
+  info: "dim",
+};
+
+function warningEntry(w: StatusWarning, paint: Paint): string {
+  return `${ICONS[w.severity] ?? "⚠️"} ${paint(TONES[w.severity] ?? "yellow", clean2(w.message))}`;
+}
+
+// Warning messages may be long (a deadlock names every member): only control characters go.
+function clean2(text: string): string {
+  return CONTROL.test(text) ? text.replace(CONTROLS, "�") : text;
+}
+
+function list<T>(items: readonly T[], max: number, out: Lines, line: (x: T) => string): void {
+  const shown = Math.min(items.length, max);
+  for (let i = 0; i < shown; i++) out.push(`  - ${line(items[i])}`);
+  if (items.length > shown) out.push(`  … ${formatNumber(items.length - shown)} more`);
+}

@@ -1,0 +1,632 @@
+/**
+ * Status snapshots: the whole context tree with timing, cancellation, data, metrics and
+ * counters, plus active locks, lock waiters, warnings and system metrics.
+ *
+ * Taking a snapshot is synchronous: it awaits nothing, takes no lock and allocates in proportion
+ * to the tree (contexts, counter paths, locks) only.
+ *
+ * @module
+ */
+
+import { config } from "./config.ts";
+import { Context, global, internals } from "./context.ts";
+import type { PathNode } from "./counters.ts";
+import type { JsonValue } from "./json.ts";
+import type { MetricValue } from "./metric.ts";
+import { describe, escapeSegment } from "./names.ts";
+import { renderStatus } from "./render.ts";
+import { sharedSampler, type SystemMetrics } from "./system_metrics.ts";
+import { errorText, type LockKind, type LockMode, type Tree } from "./tree.ts";
+import {
+  type CancelCandidate,
+  collectWarnings,
+  type HeldEntry,
+  reasonText,
+  type StatusWarning,
+  type WaiterEntry,
+} from "./warnings.ts";
+
+export type { SystemMetrics } from "./system_metrics.ts";
+export type { StatusWarning, WarningCode, WarningSeverity } from "./warnings.ts";
+
+/**
+ * One context of a status, with its children. Durations are ms, times epoch ms.
+ *
+ * @example Own and deep counters
+ * ```ts
+ * import { Context, type ContextStatus, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const chat = root.child("chat").create();
+ * chat.incrementTotal("messages", 2);
+ * chat.child("alice").create().incrementTotal("messages", 3);
+ * const c: ContextStatus = status({ root }).global.children[0];
+ * assert.deepEqual([c.totalCounters, c.deepTotalCounters], [{ messages: 2 }, { messages: 5 }]);
+ * ```
+ */
+export interface ContextStatus {
+  /** The context's name. */
+  name: string;
+  /** Its dotted path, names escaped as in counter keys. */
+  path: string;
+  /** When it was made. */
+  createdAt: number;
+  /** How long it has existed, at the status's timestamp. */
+  durationMs: number;
+  /** How long since it was last active. */
+  idleMs: number;
+  /** How many of its tasks are running (`spawn`s not settled yet). */
+  running: number;
+  /** Whether it, or an ancestor, was cancelled. */
+  cancelled: boolean;
+  /** The cancel reason as text; `null` when not cancelled or no reason was given. */
+  cancelReason: string | null;
+  /** When the cancel reached it; `null` when not cancelled. */
+  cancelledAt: number | null;
+  /** The last error a task of it failed with, as text; `null` when none failed. */
+  error: string | null;
+  /** Its data (treat as read-only). */
+  data: Record<string, JsonValue>;
+  /** Its metrics (treat as read-only). */
+  metrics: Record<string, MetricValue>;
+  /** The total counters of its path, by counter name. */
+  totalCounters: Record<string, number>;
+  /** The live counters of its path, by counter name. */
+  liveCounters: Record<string, number>;
+  /** Its total counters plus those of every path below it, ended contexts included. */
+  deepTotalCounters: Record<string, number>;
+  /** Its live counters plus those of every path below it. */
+  deepLiveCounters: Record<string, number>;
+  /** Indexes into {@linkcode Status.activeLocks} of the locks it holds. */
+  locksHeld: number[];
+  /** Indexes into {@linkcode Status.lockWaiters} of its waits. */
+  locksWaited: number[];
+  /** Its child contexts, oldest first. */
+  children: ContextStatus[];
+}
+
+/**
+ * One holder of a named lock (a semaphore or an rwlock held for read may have several).
+ *
+ * @example
+ * ```ts
+ * import { Context, type LockStatus, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const m = root.mutex("config", {});
+ * using _guard = await m.lock();
+ * const [held]: LockStatus[] = status({ root }).activeLocks;
+ * assert.deepEqual([held.name, held.kind, held.heldBy], ["config", "mutex", "global"]);
+ * ```
+ */
+export interface LockStatus {
+  /** The lock's name. */
+  name: string;
+  /** Which kind of lock. */
+  kind: LockKind;
+  /** How it is held: `exclusive`, `read`, `write` or `permits`. */
+  mode: LockMode;
+  /** Permits held (semaphores); 1 otherwise. */
+  permits: number;
+  /** The semaphore's permit count; 1 otherwise. */
+  capacity: number;
+  /** The path of the holding context. */
+  heldBy: string;
+  /** How long it has been held. */
+  heldMs: number;
+  /** When it was taken. */
+  since: number;
+  /** Held past `longHeldLockMs`. */
+  longHeld: boolean;
+  /** Its holder has ended: a leaked guard. */
+  leaked: boolean;
+}
+
+/**
+ * One context waiting for a named lock.
+ *
+ * @example
+ * ```ts
+ * import { Context, type LockWaiter, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const m = root.mutex("config", {});
+ * const guard = await m.lock();
+ * const waiting = root.child("reader").spawn(() => m.lock());
+ * const [w]: LockWaiter[] = status({ root }).lockWaiters;
+ * assert.deepEqual([w.lockName, w.waiter, w.heldBy], ["config", "global.reader", ["global"]]);
+ * guard.release();
+ * (await waiting).release();
+ * ```
+ */
+export interface LockWaiter {
+  /** The lock's name. */
+  lockName: string;
+  /** Which kind of lock. */
+  kind: LockKind;
+  /** How it is wanted: `exclusive`, `read`, `write` or `permits`. */
+  mode: LockMode;
+  /** Permits asked for (semaphores); 1 otherwise. */
+  permits: number;
+  /** The path of the waiting context. */
+  waiter: string;
+  /** How long it has waited. */
+  waitingMs: number;
+  /** When the wait started. */
+  since: number;
+  /** Waiting past `stuckWaiterMs`. */
+  stuck: boolean;
+  /** Part of a deadlock cycle. */
+  deadlocked: boolean;
+  /** The paths of the lock's current holders. */
+  heldBy: string[];
+}
+
+/**
+ * A status snapshot: plain data that survives `JSON.stringify`. Objects made by
+ * {@linkcode status} also turn into the dashboard with `String(s)`. Treat it as read-only: to
+ * stay cheap, a snapshot shares data values with the contexts, and empty records and lists
+ * between contexts (they are frozen).
+ *
+ * @example Sending a status as JSON and showing it elsewhere
+ * ```ts
+ * import { Context, renderStatus, type Status, statusJson } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const wire = JSON.stringify(statusJson({ root }));
+ * const s: Status = JSON.parse(wire);
+ * assert.ok(renderStatus(s, { color: false }).startsWith("fastn Status Dashboard"));
+ * ```
+ */
+export interface Status {
+  /** When it was taken, epoch ms (the tree's clock). */
+  timestamp: number;
+  /** The machine's resource usage. */
+  system: SystemMetrics;
+  /** The root context (the global one unless another root was asked for) and its subtree. */
+  global: ContextStatus;
+  /** Every holder of a lock of the tree, longest held first. */
+  activeLocks: LockStatus[];
+  /** Every waiter for a lock of the tree, longest waiting first. */
+  lockWaiters: LockWaiter[];
+  /** Likely trouble, most severe first. */
+  warnings: StatusWarning[];
+}
+
+/**
+ * Options of {@linkcode status}, {@linkcode statusJson} and `statusStream`.
+ *
+ * @example A fixed system line, for a screen that does not change between runs
+ * ```ts
+ * import { Context, status, type StatusOptions } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const options: StatusOptions = {
+ *   root: Context.root("global"),
+ *   system: () => ({
+ *     cpuUsagePercent: 5, memoryUsedBytes: null, memoryTotalBytes: null, diskUsedBytes: null,
+ *     diskTotalBytes: null, networkRxBytesPerSec: null, networkTxBytesPerSec: null,
+ *     loadAverage: null, uptimeMs: null, processRssBytes: null, processHeapUsedBytes: null,
+ *     processHeapTotalBytes: null, unavailable: {},
+ *   }),
+ * };
+ * assert.deepEqual(status(options).system.cpuUsagePercent, 5);
+ * ```
+ */
+export interface StatusOptions {
+  /**
+   * The context to report with its subtree: any context of any tree. Locks, deadlocks and
+   * recent failures are those of its tree.
+   * @default {global()}
+   */
+  root?: Context;
+  /**
+   * System metrics to report instead of reading them (tests pass fixed values), or a function
+   * giving them.
+   * @default {the machine's, read and cached on demand}
+   */
+  system?: SystemMetrics | (() => SystemMetrics);
+}
+
+// A Status made by status(): the same fields, plus the dashboard as its text.
+class StatusSnapshot implements Status {
+  timestamp: number;
+  system: SystemMetrics;
+  global: ContextStatus;
+  activeLocks: LockStatus[];
+  lockWaiters: LockWaiter[];
+  warnings: StatusWarning[];
+
+  constructor(s: Status) {
+    this.timestamp = s.timestamp;
+    this.system = s.system;
+    this.global = s.global;
+    this.activeLocks = s.activeLocks;
+    this.lockWaiters = s.lockWaiters;
+    this.warnings = s.warnings;
+  }
+
+  toString(): string {
+    return renderStatus(this);
+  }
+}
+
+/**
+ * Takes a status snapshot of the global context (or `options.root`): the tree with timing,
+ * cancellation, data, metrics and counters, the active locks and their waiters, warnings and
+ * system metrics. `String(s)` is the dashboard; see {@linkcode renderStatus} for options.
+ *
+ * @example A snapshot of a small tree
+ * ```ts
+ * import { Context, status } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * let t = 1_000_000;
+ * const root = Context.root("global", { now: () => t });
+ * const proxy = root.child("http-proxy").create();
+ * proxy.incrementTotal("requests", 3);
+ * t += 2_500;
+ * const s = status({ root });
+ * assert.deepEqual(s.global.children[0].name, "http-proxy");
+ * assert.deepEqual(s.global.children[0].durationMs, 2_500);
+ * assert.deepEqual(s.global.deepTotalCounters, { requests: 3 });
+ * assert.ok(String(s).includes("http-proxy (2.5s active"));
+ * ```
+ *
+ * @param options Which tree, and system metrics to use instead of the machine's.
+ * @returns The snapshot.
+ * @throws {TypeError} when `options.root` is not a Context or `options.system` is neither an
+ * object nor a function.
+ */
+export function status(options: StatusOptions = {}): Status {
+  return new StatusSnapshot(snapshot(options).status);
+}
+
+/**
+ * The same status with the dashboard as its text (`String(s)`).
+ * @internal
+ */
+export function withDashboard(s: Status): Status {
+  return new StatusSnapshot(s);
+}
+
+/**
+ * Takes a status snapshot as plain JSON-safe data (no methods), ready for `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * import { Context, statusJson } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * root.child("worker").withData("queue", "emails").create();
+ * const json = statusJson({ root });
+ * assert.deepEqual(JSON.parse(JSON.stringify(json)), json);
+ * assert.deepEqual(json.global.children[0].data, { queue: "emails" });
+ * ```
+ *
+ * @param options As for {@linkcode status}.
+ * @returns The snapshot as plain data.
+ * @throws {TypeError} as {@linkcode status}.
+ */
+export function statusJson(options: StatusOptions = {}): Status {
+  return snapshot(options).status;
+}
+
+/**
+ * A snapshot and when, on the tree's clock, a warning would appear or go with no change.
+ * @internal
+ */
+export interface Snapshot {
+  status: Status;
+  nextChangeAt: number;
+  tree: Tree;
+}
+
+const EMPTY_INDEXES: number[] = Object.freeze([]) as unknown as number[];
+const EMPTY_CHILDREN: ContextStatus[] = Object.freeze([]) as unknown as ContextStatus[];
+const EMPTY_RECORD: Record<string, never> = Object.freeze({}) as Record<string, never>;
+
+interface NodeCounters {
+  total: Record<string, number>;
+  live: Record<string, number>;
+  deepTotal: Record<string, number>;
+  deepLive: Record<string, number>;
+}
+
+/**
+ * Takes a snapshot; the stream also needs `nextChangeAt`.
+ * @internal
+ */
+export function snapshot(options: StatusOptions = {}): Snapshot {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const root = options.root ?? global();
+  if (!(root instanceof Context)) {
+    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
+  }
+  const sys = options.system;
+  if (sys !== undefined && (typeof sys !== "object" || sys === null) && typeof sys !== "function") {
+    throw new TypeError(
+      `options.system must be a SystemMetrics object or a function, got ${describe(sys)}`,
+    );
+  }
+  const system = sys === undefined
+    ? sharedSampler().sample()
+    : typeof sys === "function"
+    ? sys()
+    : sys;
+
+  const tree = internals.tree(root);
+  const now = tree.now();
+
+  // Locks first, so that each context can point at its entries.
+  const { held, waiters, heldAt, waitedAt } = collectLocks(tree, now);
+  const activeLocks: LockStatus[] = held.map((h) => ({
+    name: h.lock,
+    kind: h.kind,
+    mode: h.mode,
+    permits: h.permits,
+    capacity: h.capacity,
+    heldBy: h.context.path,
+    heldMs: h.heldMs,
+    since: h.since,
+    longHeld: h.longHeld,
+    leaked: h.leaked,
+  }));
+  const lockWaiters: LockWaiter[] = waiters.map((w) => ({
+    lockName: w.lock,
+    kind: w.kind,
+    mode: w.mode,
+    permits: w.permits,
+    waiter: w.context.path,
+    waitingMs: w.waitingMs,
+    since: w.since,
+    stuck: w.stuck,
+    deadlocked: w.deadlocked,
+    heldBy: w.holders.map((c) => c.path),
+  }));
+
+  const rootNode = internals.counterNode(root);
+  const counts = rootNode === undefined ? undefined : countersBelow(rootNode);
+
+  // The tree, parents before children (each child is made while its parent is visited).
+  const cancelled: CancelCandidate[] = [];
+  const top = contextStatus(root, now, rootNode, counts, heldAt, waitedAt);
+  const stack: Array<{ ctx: Context; st: ContextStatus; node: PathNode | undefined }> = [
+    { ctx: root, st: top, node: rootNode },
+  ];
+  while (stack.length > 0) {
+    const { ctx, st, node } = stack.pop()!;
+    const first = internals.firstChild(ctx);
+    const kids: ContextStatus[] = first === undefined ? st.children : (st.children = []);
+    for (let c = first; c !== undefined; c = internals.nextSibling(c)) {
+      const cnode = node?.children?.get(escapeSegment(c.name));
+      const cst = contextStatus(c, now, cnode, counts, heldAt, waitedAt);
+      kids.push(cst);
+      if (cst.cancelled || internals.firstChild(c) !== undefined) {
+        stack.push({ ctx: c, st: cst, node: cnode });
+      }
+    }
+    if (st.cancelled && (st.running > 0 || kids.length > 0)) {
+      cancelled.push({
+        context: ctx,
+        cancelledAt: st.cancelledAt ?? now,
+        running: st.running,
+        children: kids.length,
+      });
+    }
+  }
+  // A context is visited after its parent, so `cancelled` lists ancestors first.
+
+  const { warnings, nextChangeAt } = collectWarnings({
+    tree,
+    now,
+    rootPath: root.path,
+    wholeTree: root.parent === undefined,
+    held,
+    waiters,
+    cancelled,
+  });
+
+  return {
+    status: {
+      timestamp: now,
+      system,
+      global: top,
+      activeLocks,
+      lockWaiters,
+      warnings,
+    },
+    nextChangeAt,
+    tree,
+  };
+}
+
+function contextStatus(
+  ctx: Context,
+  now: number,
+  node: PathNode | undefined,
+  counts: Map<PathNode, NodeCounters> | undefined,
+  heldAt: Map<Context, number[]>,
+  waitedAt: Map<Context, number[]>,
+): ContextStatus {
+  const data = internals.data(ctx);
+  const metrics = internals.metrics(ctx);
+  let total: Record<string, number> = EMPTY_RECORD, live: Record<string, number> = EMPTY_RECORD;
+  let deepTotal = total, deepLive = live;
+  if (node !== undefined) {
+    const c = node.children === undefined ? undefined : counts?.get(node);
+    if (c !== undefined) {
+      ({ total, live, deepTotal, deepLive } = c);
+    } else if (node.cells !== undefined && node.cells.size > 0) {
+      deepTotal = total = {};
+      deepLive = live = {};
+      for (const [name, cell] of node.cells) {
+        if (cell.total > 0 || !cell.hasLive) total[name] = cell.total;
+        if (cell.hasLive) live[name] = cell.live;
+      }
+    }
+  }
+  const cancelled = ctx.cancelled;
+  const reason = cancelled ? ctx.cancelReason : undefined;
+  const error = internals.lastError(ctx);
+  return {
+    name: ctx.name,
+    path: ctx.path,
+    createdAt: ctx.createdAt,
+    durationMs: Math.max(0, now - ctx.createdAt),
+    idleMs: Math.max(0, now - internals.lastActivity(ctx)),
+    running: internals.running(ctx),
+    cancelled,
+    cancelReason: reason === undefined ? null : reasonText(reason),
+    cancelledAt: cancelled ? internals.cancelledAt(ctx) ?? null : null,
+    error: error === undefined ? null : errorText(error),
+    data: data === undefined || data.size === 0 ? EMPTY_RECORD : record(data),
+    metrics: metrics === undefined || metrics.size === 0 ? EMPTY_RECORD : record(metrics),
+    totalCounters: total,
+    liveCounters: live,
+    deepTotalCounters: deepTotal,
+    deepLiveCounters: deepLive,
+    locksHeld: heldAt.size === 0 ? EMPTY_INDEXES : heldAt.get(ctx) ?? EMPTY_INDEXES,
+    locksWaited: waitedAt.size === 0 ? EMPTY_INDEXES : waitedAt.get(ctx) ?? EMPTY_INDEXES,
+    children: EMPTY_CHILDREN,
+  };
+}
+
+function record<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [k, v] of map) out[k] = v;
+  return out;
+}
+
+/**
+ * Own and deep counters of the counter paths from `top` down that have paths below them. A leaf
+ * path's deep counters are its own, made when its context is visited.
+ */
+function countersBelow(top: PathNode): Map<PathNode, NodeCounters> {
+  const out = new Map<PathNode, NodeCounters>();
+  const order: PathNode[] = [];
+  const stack: PathNode[] = [top];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n.children === undefined || n.children.size === 0) continue;
+    order.push(n);
+    for (const k of n.children.values()) stack.push(k);
+  }
+  // Children before parents.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const n = order[i];
+    let total: Record<string, number> = EMPTY_RECORD;
+    let live: Record<string, number> = EMPTY_RECORD;
+    if (n.cells !== undefined && n.cells.size > 0) {
+      total = {};
+      live = {};
+      for (const [name, cell] of n.cells) {
+        if (cell.total > 0 || !cell.hasLive) total[name] = cell.total;
+        if (cell.hasLive) live[name] = cell.live;
+      }
+    }
+    let deepTotal: Record<string, number> | undefined;
+    let deepLive: Record<string, number> | undefined;
+    for (const k of n.children!.values()) {
+      const kc = out.get(k);
+      if (kc !== undefined) {
+        if (kc.deepTotal !== EMPTY_RECORD) addInto(deepTotal ??= { ...total }, kc.deepTotal);
+        if (kc.deepLive !== EMPTY_RECORD) addInto(deepLive ??= { ...live }, kc.deepLive);
+      } else if (k.cells !== undefined && k.cells.size > 0) {
+        // A leaf path: its cells straight in.
+        for (const [name, cell] of k.cells) {
+          if (cell.total > 0 || !cell.hasLive) {
+            deepTotal ??= { ...total };
+            deepTotal[name] = (deepTotal[name] ?? 0) + cell.total;
+          }
+          if (cell.hasLive) {
+            deepLive ??= { ...live };
+            deepLive[name] = (deepLive[name] ?? 0) + cell.live;
+          }
+        }
+      }
+    }
+    out.set(n, { total, live, deepTotal: deepTotal ?? total, deepLive: deepLive ?? live });
+  }
+  return out;
+}
+
+function addInto(into: Record<string, number>, from: Record<string, number>): void {
+  for (const k in from) into[k] = (into[k] ?? 0) + from[k];
+}
+
+interface CollectedLocks {
+  held: HeldEntry[];
+  waiters: WaiterEntry[];
+  heldAt: Map<Context, number[]>;
+  waitedAt: Map<Context, number[]>;
+}
+
+function collectLocks(tree: Tree, now: number): CollectedLocks {
+  const held: HeldEntry[] = [];
+  const waiters: WaiterEntry[] = [];
+  const heldAt = new Map<Context, number[]>();
+  const waitedAt = new Map<Context, number[]>();
+  if (tree.locks.size === 0) return { held, waiters, heldAt, waitedAt };
+  const inDeadlock = new Map<Context, Set<string>>();
+  for (const d of tree.deadlocks) {
+    for (const m of d.members) {
+      let s = inDeadlock.get(m.context);
+      if (s === undefined) inDeadlock.set(m.context, s = new Set());
+      s.add(m.lockName);
+    }
+  }
+  for (const lock of tree.locks) {
+    const hs = lock.holders();
+    const holders = hs.map((h) => h.context);
+    for (const h of hs) {
+      const heldMs = Math.max(0, now - h.since);
+      held.push({
+        lock: lock.name,
+        kind: lock.kind,
+        mode: h.mode,
+        permits: h.permits,
+        capacity: lock.capacity,
+        context: h.context,
+        since: h.since,
+        heldMs,
+        leaked: h.context.ended,
+        longHeld: heldMs > config.longHeldLockMs,
+      });
+    }
+    for (const w of lock.waiters()) {
+      const waitingMs = Math.max(0, now - w.since);
+      waiters.push({
+        lock: lock.name,
+        kind: lock.kind,
+        mode: w.mode,
+        permits: w.permits,
+        context: w.context,
+        since: w.since,
+        waitingMs,
+        stuck: waitingMs > config.stuckWaiterMs,
+        deadlocked: inDeadlock.get(w.context)?.has(lock.name) ?? false,
+        holders,
+      });
+    }
+  }
+  // Longest first; sort is stable, so equal times keep registry order.
+  held.sort((a, b) => a.since - b.since);
+  waiters.sort((a, b) => a.since - b.since);
+  for (let i = 0; i < held.length; i++) push(heldAt, held[i].context, i);
+  for (let i = 0; i < waiters.length; i++) push(waitedAt, waiters[i].context, i);
+  return { held, waiters, heldAt, waitedAt };
+}
+
+function push(map: Map<Context, number[]>, ctx: Context, i: number): void {
+  const list = map.get(ctx);
+  if (list === undefined) map.set(ctx, [i]);
+  else list.push(i);
+}
