@@ -39,12 +39,6 @@ interface CancelCause {
   error: CancelledError | undefined;
 }
 
-/** A counter cell as one context sees it: the shared cell and the live count it raised. */
-interface CellRef {
-  readonly cell: Cell;
-  held: number;
-}
-
 /**
  * The error a cancelled context's {@linkcode Context.signal} is aborted with, and that lock
  * waits reject with when their context is cancelled. `reason` is the value given to
@@ -157,6 +151,11 @@ export interface ContextInternals {
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
 let makeChild: (parent: Context, name: string, state: number) => Context;
 let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
+let initialize: (
+  ctx: Context,
+  data: Array<[string, JsonValue]> | undefined,
+  metrics: Array<[string, MetricValue]> | undefined,
+) => void;
 // A task's settle and failure handlers: in its context's frame, or given the context.
 let settledHere: () => void;
 let failedHere: (error: unknown) => void;
@@ -196,38 +195,34 @@ export class Context {
   readonly name: string;
   /** The parent context; undefined for a root. */
   readonly parent: Context | undefined;
-  /** When the context was made, epoch ms. */
-  readonly createdAt: number;
   #tree: Tree;
-  #lastActivity: number;
+  // Times are kept as offsets from the tree's start (`Tree.base`): small integers that V8 stores
+  // in the object itself, where epoch milliseconds would each need a boxed number.
+  #created: number;
+  #active: number;
   #state: number;
   #tasks = 0;
   #first: Context | undefined = undefined;
   #last: Context | undefined = undefined;
   #prev: Context | undefined = undefined;
   #next: Context | undefined = undefined;
-  #path: string | undefined = undefined;
-  #cause: CancelCause | undefined;
-  #controller: AbortController | undefined = undefined;
-  #waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
-  #hooks: Set<(error: CancelledError) => void> | undefined = undefined;
-  #data: Map<string, JsonValue> | undefined = undefined;
-  #metrics: Map<string, MetricValue> | undefined = undefined;
+  /** The counter store's node of this path, resolved on first count, released on leaving. */
   #node: PathNode | undefined = undefined;
-  #cells: Map<string, CellRef> | undefined = undefined;
-  #error: unknown = undefined;
+  /** Live counts this context raised and has not lowered: cell, count, cell, count, … */
+  #held: Array<Cell | number> | undefined = undefined;
+  /** What few contexts need, made on first use: a spawn allocates as little as possible. */
+  #x: Extra | undefined = undefined;
 
   private constructor(tree: Tree, parent: Context | undefined, name: string, state: number) {
     this.name = name;
     this.parent = parent;
     this.#tree = tree;
-    this.createdAt = this.#lastActivity = tree.now();
+    this.#created = this.#active = tree.now() - tree.base;
     this.#state = state;
-    this.#cause = undefined;
     if (parent !== undefined) {
       if (parent.#state & CANCELLED) {
         this.#state |= CANCELLED;
-        this.#cause = parent.#cause;
+        this.#xt().cause = parent.#x!.cause;
       }
       const last = parent.#last;
       if (last === undefined) parent.#first = this;
@@ -238,6 +233,26 @@ export class Context {
       parent.#last = this;
       tree.changed();
     }
+  }
+
+  /**
+   * When the context was made, epoch ms (the tree's clock).
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("global", { now: () => 1_700_000_000_000 });
+   * assert.equal(root.createdAt, 1_700_000_000_000);
+   * ```
+   */
+  get createdAt(): number {
+    return this.#tree.base + this.#created;
+  }
+
+  #xt(): Extra {
+    return this.#x ??= new Extra();
   }
 
   /**
@@ -281,7 +296,8 @@ export class Context {
    * ```
    */
   get path(): string {
-    return this.#path ??= this.parent === undefined
+    const x = this.#xt();
+    return x.path ??= this.parent === undefined
       ? escapeSegment(this.name)
       : `${this.parent.path}.${escapeSegment(this.name)}`;
   }
@@ -303,10 +319,11 @@ export class Context {
    * ```
    */
   get signal(): AbortSignal {
-    let c = this.#controller;
+    const x = this.#xt();
+    let c = x.controller;
     if (c === undefined) {
-      c = this.#controller = new AbortController();
-      if (this.#state & CANCELLED) c.abort(errorOf(this.#cause!));
+      c = x.controller = new AbortController();
+      if (this.#state & CANCELLED) c.abort(errorOf(x.cause!));
     }
     return c.signal;
   }
@@ -345,7 +362,7 @@ export class Context {
    * ```
    */
   get cancelReason(): unknown {
-    return this.#cause?.reason;
+    return this.#x?.cause?.reason;
   }
 
   /**
@@ -431,11 +448,12 @@ export class Context {
    */
   wait(): Promise<void> {
     if (this.#state & CANCELLED) return Promise.resolve();
-    let w = this.#waiting;
+    const x = this.#xt();
+    let w = x.waiting;
     if (w === undefined) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
-      w = this.#waiting = { promise, resolve };
+      w = x.waiting = { promise, resolve };
     }
     return w.promise;
   }
@@ -466,21 +484,25 @@ export class Context {
       const c = stack.pop()!;
       if (c.#state & CANCELLED) continue;
       c.#state |= CANCELLED;
-      c.#cause = cause;
-      if (c.#controller !== undefined || c.#waiting !== undefined || c.#hooks !== undefined) {
-        c.#fire(cause);
+      const x = c.#x;
+      if (x === undefined) c.#x = new Extra(cause);
+      else {
+        x.cause = cause;
+        if (x.controller !== undefined || x.waiting !== undefined || x.hooks !== undefined) {
+          c.#fire(x, cause);
+        }
       }
       for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
     }
     this.#tree.changed();
   }
 
-  #fire(cause: CancelCause): void {
-    this.#controller?.abort(errorOf(cause));
-    if (this.#waiting !== undefined) this.#waiting.resolve();
-    const hooks = this.#hooks;
+  #fire(x: Extra, cause: CancelCause): void {
+    x.controller?.abort(errorOf(cause));
+    if (x.waiting !== undefined) x.waiting.resolve();
+    const hooks = x.hooks;
     if (hooks !== undefined) {
-      this.#hooks = undefined;
+      x.hooks = undefined;
       const error = errorOf(cause);
       for (const fn of hooks) {
         try {
@@ -548,7 +570,7 @@ export class Context {
    * ```
    */
   touch(): void {
-    this.#lastActivity = this.#tree.now();
+    this.#active = this.#tree.now() - this.#tree.base;
   }
 
   /**
@@ -566,7 +588,7 @@ export class Context {
    * ```
    */
   duration(): number {
-    return this.#tree.now() - this.createdAt;
+    return this.#tree.now() - this.#tree.base - this.#created;
   }
 
   /**
@@ -584,7 +606,7 @@ export class Context {
    * ```
    */
   idleDuration(): number {
-    return this.#tree.now() - this.#lastActivity;
+    return this.#tree.now() - this.#tree.base - this.#active;
   }
 
   /**
@@ -693,12 +715,12 @@ export class Context {
   setData(key: string, value: JsonValue): void {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
-    const data = this.#data ??= new Map();
+    const data = this.#xt().data ??= new Map();
     if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     data.set(key, v);
-    this.#lastActivity = this.#tree.now();
+    this.#active = this.#tree.now() - this.#tree.base;
     this.#tree.changed();
   }
 
@@ -720,7 +742,7 @@ export class Context {
    */
   getData(key: string): JsonValue | undefined {
     if (typeof key !== "string") throw new TypeError(`key must be a string, got ${describe(key)}`);
-    return this.#data?.get(key);
+    return this.#x?.data?.get(key);
   }
 
   /**
@@ -741,12 +763,12 @@ export class Context {
   addMetric(key: string, metric: MetricValue): void {
     checkName(key, "key");
     const m = checkMetric(metric, "metric");
-    const metrics = this.#metrics ??= new Map();
+    const metrics = this.#xt().metrics ??= new Map();
     if (!metrics.has(key) && metrics.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
     }
     metrics.set(key, m);
-    this.#lastActivity = this.#tree.now();
+    this.#active = this.#tree.now() - this.#tree.base;
     this.#tree.changed();
   }
 
@@ -771,8 +793,8 @@ export class Context {
    */
   incrementTotal(name: string, amount = 1): void {
     if (amount !== 1) checkAmount(amount);
-    const ref = this.#cells?.get(name) ?? this.#ref(name);
-    ref.cell.total += amount;
+    const cell = this.#node?.cells?.get(name) ?? this.#cell(name);
+    cell.total += amount;
     this.#tree.changed();
   }
 
@@ -796,12 +818,11 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name.
    */
   incrementLive(name: string): void {
-    const ref = this.#cells?.get(name) ?? this.#ref(name);
+    const cell = this.#node?.cells?.get(name) ?? this.#cell(name);
     if (this.#state & ENDED) return; // it would be lowered again at once
-    const cell = ref.cell;
     cell.live++;
     cell.hasLive = true;
-    ref.held++;
+    this.#hold(cell, 1);
     this.#tree.changed();
   }
 
@@ -824,15 +845,14 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name.
    */
   decrementLive(name: string): void {
-    const ref = this.#cells?.get(name) ?? this.#ref(name);
-    const cell = ref.cell;
+    const cell = this.#node?.cells?.get(name) ?? this.#cell(name);
     cell.hasLive = true;
     if (cell.live === 0) {
       this.#tree.recordBelowZero(this.path, name);
       return;
     }
     cell.live--;
-    ref.held--;
+    if (!(this.#state & ENDED)) this.#hold(cell, -1);
     this.#tree.changed();
   }
 
@@ -879,8 +899,10 @@ export class Context {
   }
 
   #read(name: string, options: CounterOptions | undefined, live: boolean): number {
-    const ref = this.#cells?.get(name);
-    if (!options?.deep && ref !== undefined) return live ? ref.cell.live : ref.cell.total;
+    if (!options?.deep) {
+      const cell = this.#node?.cells?.get(name);
+      if (cell !== undefined) return live ? cell.live : cell.total;
+    }
     checkName(name, "name");
     const store = this.#tree.counters;
     const node = this.#node ?? store.find(this.path);
@@ -890,18 +912,27 @@ export class Context {
     return cell === undefined ? 0 : live ? cell.live : cell.total;
   }
 
-  // The slow path of counting: check the name, find the cell, cache it while the context lives.
-  #ref(name: string): CellRef {
+  // The slow path of counting: check the name, then find or make the cell at this path.
+  #cell(name: string): Cell {
     checkName(name, "name");
-    const store = this.#tree.counters;
-    if (this.#state & ENDED) {
-      // An ended context no longer holds its path: look it up afresh each time, never cache.
-      const node = this.#nodeUnheld();
-      return { cell: store.cell(node, name), held: 0 };
+    const node = this.#state & ENDED ? this.#nodeUnheld() : this.#resolveNode();
+    return this.#tree.counters.cell(node, name);
+  }
+
+  // Notes a change of a live count this context raised (d = 1) or lowered (d = -1).
+  #hold(cell: Cell, d: number): void {
+    const h = this.#held;
+    if (h === undefined) {
+      this.#held = [cell, d];
+      return;
     }
-    const ref: CellRef = { cell: store.cell(this.#resolveNode(), name), held: 0 };
-    (this.#cells ??= new Map()).set(name, ref);
-    return ref;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === cell) {
+        h[i + 1] = (h[i + 1] as number) + d;
+        return;
+      }
+    }
+    h.push(cell, d);
   }
 
   #resolveNode(): PathNode {
@@ -936,9 +967,9 @@ export class Context {
   }
 
   #failed(error: unknown): void {
-    this.#error = error;
+    this.#xt().error = error;
     try {
-      (this.#cells?.get("failed") ?? this.#ref("failed")).cell.total++;
+      (this.#node?.cells?.get("failed") ?? this.#cell("failed")).total++;
       this.#tree.recordFailure(this.path, error);
     } finally {
       this.#settled();
@@ -968,13 +999,13 @@ export class Context {
       else next.#prev = prev;
       this.#prev = this.#next = undefined;
     }
-    const cells = this.#cells;
-    if (cells !== undefined) {
-      for (const ref of cells.values()) {
-        if (ref.held > 0) ref.cell.live = Math.max(0, ref.cell.live - ref.held);
-        ref.held = 0;
+    const h = this.#held;
+    if (h !== undefined) {
+      for (let i = 0; i < h.length; i += 2) {
+        const cell = h[i] as Cell, n = h[i + 1] as number;
+        if (n > 0) cell.live = Math.max(0, cell.live - n);
       }
-      this.#cells = undefined;
+      this.#held = undefined;
     }
     if (this.#node !== undefined) {
       this.#tree.counters.release(this.#node);
@@ -990,26 +1021,26 @@ export class Context {
         tree: (c: Context) => c.#tree,
         firstChild: (c: Context) => c.#first,
         nextSibling: (c: Context) => c.#next,
-        lastActivity: (c: Context) => c.#lastActivity,
+        lastActivity: (c: Context) => c.#tree.base + c.#active,
         touchAt: (c: Context, at: number) => {
-          c.#lastActivity = at;
+          c.#active = at - c.#tree.base;
         },
-        cancelledAt: (c: Context) => c.#cause?.at,
-        cancelError: (c: Context) => errorOf(c.#cause ?? missingCause(c)),
+        cancelledAt: (c: Context) => c.#x?.cause?.at,
+        cancelError: (c: Context) => errorOf(c.#x?.cause ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
-        lastError: (c: Context) => c.#error,
-        data: (c: Context) => c.#data,
-        metrics: (c: Context) => c.#metrics,
+        lastError: (c: Context) => c.#x?.error,
+        data: (c: Context) => c.#x?.data,
+        metrics: (c: Context) => c.#x?.metrics,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
         onCancel: (c: Context, fn: (error: CancelledError) => void) => {
           if (c.#state & CANCELLED) {
-            fn(errorOf(c.#cause!));
+            fn(errorOf(c.#x!.cause!));
             return () => {};
           }
-          const hooks = c.#hooks ??= new Set();
+          const hooks = c.#xt().hooks ??= new Set();
           hooks.add(fn);
           return () => {
-            c.#hooks?.delete(fn);
+            c.#x?.hooks?.delete(fn);
           };
         },
       } satisfies ContextInternals,
@@ -1019,6 +1050,11 @@ export class Context {
       return new Context(parent.#tree, parent, name, state);
     };
     runIn = (ctx, task) => ctx.#run(task);
+    initialize = (ctx, data, metrics) => {
+      const x = ctx.#xt();
+      if (data !== undefined) x.data = new Map(data);
+      if (metrics !== undefined) x.metrics = new Map(metrics);
+    };
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
     settledIn = (ctx) => ctx.#settled();
@@ -1043,6 +1079,23 @@ function start<T>(ctx: Context, task: Task<T>): Promise<T> {
   if (p.then === promiseThen) p.then(settledHere, failedHere);
   else p.then(() => settledIn(ctx), (e) => failedIn(ctx, e));
   return p;
+}
+
+// The rarely needed state of a context, in one object made on first use. All fields are set in
+// the constructor so that every Extra has the same shape.
+class Extra {
+  cause: CancelCause | undefined;
+  path: string | undefined = undefined;
+  controller: AbortController | undefined = undefined;
+  waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
+  hooks: Set<(error: CancelledError) => void> | undefined = undefined;
+  data: Map<string, JsonValue> | undefined = undefined;
+  metrics: Map<string, MetricValue> | undefined = undefined;
+  error: unknown = undefined;
+
+  constructor(cause?: CancelCause) {
+    this.cause = cause;
+  }
 }
 
 const CREATE_TOKEN = Symbol("ContextBuilder");
@@ -1169,8 +1222,10 @@ export class ContextBuilder {
 
   #make(state: number): Context {
     const ctx = makeChild(this.#parent, this.#name, state);
-    if (this.#data) { for (const [k, v] of this.#data) ctx.setData(k, v); }
-    if (this.#metrics) { for (const [k, m] of this.#metrics) ctx.addMetric(k, m); }
+    // Already checked and copied by withData()/withMetric(): hand them over as they are.
+    if (this.#data !== undefined || this.#metrics !== undefined) {
+      initialize(ctx, this.#data, this.#metrics);
+    }
     return ctx;
   }
 }

@@ -28,6 +28,15 @@ export const MAX_JSON_DEPTH = 64;
  * @throws {TypeError} naming `argument` and where in the value the problem is.
  */
 export function toJsonValue(value: unknown, argument: string): JsonValue {
+  // Primitives, the common case, need no copy and no cycle tracking.
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(value)) return value;
+  }
+  if (value === null) return null;
   return copy(value, argument, new Set(), 0);
 }
 

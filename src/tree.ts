@@ -118,8 +118,12 @@ export class Tree {
   version = 0;
   #listeners: Array<() => void> = [];
 
+  /** The clock's reading when the tree was made: contexts keep their times relative to it. */
+  readonly base: number;
+
   constructor(now: Clock) {
     this.now = now;
+    this.base = now();
   }
 
   /** Records a change; listeners (status streams) are called synchronously and must be cheap. */
