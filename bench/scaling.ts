@@ -15,7 +15,7 @@ import { Context, renderStatus, statusJson, statusStream, type SystemMetrics } f
 const SIZES = [1_000, 10_000, 100_000];
 
 // Fixed system metrics: this measures the tree, not /proc.
-const system = {
+const system: SystemMetrics = {
   cpuUsagePercent: 1,
   memoryUsedBytes: 1,
   memoryTotalBytes: 2,
@@ -25,7 +25,11 @@ const system = {
   networkTxBytesPerSec: 0,
   loadAverage: [0, 0, 0],
   uptimeMs: 1,
-} as unknown as SystemMetrics;
+  processRssBytes: 1,
+  processHeapUsedBytes: 1,
+  processHeapTotalBytes: 2,
+  unavailable: {},
+};
 
 /** A tree shaped like a service: 10 services, sessions of 10 tasks each. */
 function build(n: number): Context {
