@@ -21,7 +21,7 @@ const USAGE = `usage: cli.ts <command> [options]
 
 commands:
   status    show the context tree of local processes that run main() (see: cli.ts status --help)
-  id        this machine's id52 (needs @fastn/context/remote, not yet available)
+  id        this machine's id52, made on first use in $FASTN_HOME (default ~/.fastn)
 
 options:
   -h, --help  show this help`;
@@ -49,8 +49,7 @@ export async function run(args: string[]): Promise<number> {
     case "status":
       return await statusCommand(rest);
     case "id":
-      console.error("cli.ts id: needs @fastn/context/remote (not yet available)");
-      return EXIT.usage;
+      return await idCommand(rest);
     case "-h":
     case "--help":
     case "help":
@@ -63,6 +62,15 @@ export async function run(args: string[]): Promise<number> {
       console.error(`cli.ts: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return EXIT.usage;
   }
+}
+
+async function idCommand(args: string[]): Promise<number> {
+  if (args.length > 0) {
+    console.error(`cli.ts id: takes no arguments, got ${JSON.stringify(args.join(" "))}`);
+    return EXIT.usage;
+  }
+  const { runId } = await import("./remote.ts");
+  return await runId();
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));

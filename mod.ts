@@ -35,6 +35,7 @@ export {
   type CounterOptions,
   counters,
   current,
+  type DataOptions,
   global,
   type RootOptions,
   type Task,
@@ -59,6 +60,8 @@ export { type RenderOptions, renderStatus } from "./src/render.ts";
 export { statusStream, type StatusStreamOptions } from "./src/stream.ts";
 export { formatBytes, formatDuration, formatNumber } from "./src/format.ts";
 export { main, type MainOptions } from "./src/main.ts";
+export { METRICS_CONTENT_TYPES, openMetrics, type OpenMetricsOptions } from "./src/openmetrics.ts";
+export { type HttpAddress, type HttpOptions } from "./src/http_listener.ts";
 export {
   type ContextMutex,
   type ContextRwLock,

@@ -10,6 +10,10 @@
  * curl 'http://127.0.0.1:<port>/chat?from=carol&text=hi'
  * ```
  *
+ * `--http-port N` also serves the status on 127.0.0.1:N (0 picks a free port): the live dashboard
+ * at `/`, Prometheus metrics at `/metrics`; the ready line gives the address as `status`. With
+ * `FASTN_CONTEXT_TOKEN` set, requests need `Authorization: Bearer <token>`.
+ *
  * `--stuck` reproduces the design's stuck `session-output-lock`: after two commands, alice's
  * stdout-handler holds it and her stderr-stream waits for it (with warning thresholds lowered so the warnings show within
  * seconds). `--tick-ms N` sets how often sessions run a command (default 1000). Ctrl-C or
@@ -27,6 +31,7 @@ const { values: flags } = parseArgs({
     stuck: { type: "boolean" },
     "tick-ms": { type: "string", default: "1000" },
     port: { type: "string", default: "0" },
+    "http-port": { type: "string" },
   },
 });
 const tickMs = Number(flags["tick-ms"]);
@@ -260,12 +265,18 @@ async function route(task: Context, url: URL, post: (m: ChatMessage) => void): P
 
 if (flags.stuck) configure({ longHeldLockMs: 1_000, stuckWaiterMs: 500 });
 
+let status: string | undefined;
 await main(async (ctx) => {
   remoteAccess(ctx);
   const post = chat(ctx);
   const server = httpProxy(ctx, post);
   const http = `http://127.0.0.1:${server.addr.port}`;
-  console.log(`ready ${JSON.stringify({ pid: Deno.pid, http })}`);
+  console.log(`ready ${JSON.stringify({ pid: Deno.pid, http, status })}`);
   await ctx.wait();
   await server.finished;
-}, { name: "service.ts" });
+}, {
+  name: "service.ts",
+  http: flags["http-port"] === undefined
+    ? undefined
+    : { port: Number(flags["http-port"]), onListen: (a) => (status = a.url) },
+});

@@ -21,9 +21,12 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** The text of `cli.ts status --help`. */
 export const STATUS_HELP = `usage: cli.ts status [options]
+       cli.ts status TARGET[,TARGET...] [-w] [--json]
 
 Shows the context tree of every process on this machine that runs main() from @fastn/context,
-each under a header with its pid, name and uptime.
+each under a header with its pid, name and uptime. With targets (aliases from
+$FASTN_HOME/remote-access/config.toml, or 52-character id52s), asks those peers instead, over an
+encrypted, allow-listed peer-to-peer link; several are asked in parallel.
 
 options:
   --pid PID      only this process (repeat it, or give a comma-separated list)
@@ -64,6 +67,7 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
 }
 
 interface Parsed {
+  targets: string[];
   pids: number[] | undefined;
   watch: boolean;
   json: boolean;
@@ -83,6 +87,17 @@ export async function statusCommand(args: string[], io: CliIo = processIo()): Pr
   } catch (e) {
     io.err(`cli.ts status: ${(e as Error).message}\nTry 'cli.ts status --help'.\n`);
     return EXIT.usage;
+  }
+
+  if (parsed.targets.length > 0) {
+    // Only remote targets load libp2p (about 200 ms), so local status stays fast.
+    const { runRemoteStatus } = await import("../remote.ts");
+    return await runRemoteStatus(parsed.targets, {
+      json: parsed.json,
+      watch: parsed.watch,
+      color: parsed.color,
+      io: { out: io.out, err: io.err, isTerminal: io.isTerminal },
+    });
   }
 
   let dir: string;
@@ -125,11 +140,8 @@ function parseOptions(args: string[], io: CliIo): Parsed | "help" {
     strict: true,
   });
   if (values.help) return "help";
-  if (positionals.length > 0) {
-    throw new Error(
-      `${positionals.join(" ")}: remote targets need @fastn/context/remote (not yet available); ` +
-        `without a target, status shows the processes of this machine`,
-    );
+  if (positionals.length > 0 && values.pid !== undefined) {
+    throw new Error(`--pid is for local processes; it does not go with remote targets`);
   }
   let pids: number[] | undefined;
   for (const spec of values.pid ?? []) {
@@ -142,6 +154,7 @@ function parseOptions(args: string[], io: CliIo): Parsed | "help" {
     }
   }
   return {
+    targets: positionals,
     pids,
     watch: values.watch === true,
     json: values.json === true,

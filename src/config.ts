@@ -4,6 +4,8 @@
  * @module
  */
 
+import { checkName } from "./names.ts";
+
 /** Thresholds for status warnings and bounds on what the library keeps. */
 export interface Config {
   /**
@@ -44,7 +46,30 @@ export interface Config {
    * @default {100000}
    */
   maxCounterKeys: number;
+  /**
+   * Data keys (and keys inside data values, and text metric keys) whose values every status shows
+   * as `"[redacted]"`. A key matches when, lower-cased and with everything but letters and digits
+   * taken out, it contains one of these, written the same way: `"api_key"` matches `apiKey`,
+   * `X-Api-Key` and `stripe_api_key`. Values stored with `{ secret: true }` are redacted whatever
+   * their key. At most 256 entries of 1 to 256 characters.
+   * @default {["token", "password", "passwd", "secret", "api_key", "apikey", "authorization", "cookie", "private_key", "credential"]}
+   */
+  secretKeys: readonly string[];
 }
+
+/** The default of {@linkcode Config.secretKeys}. */
+const SECRET_KEYS: readonly string[] = Object.freeze([
+  "token",
+  "password",
+  "passwd",
+  "secret",
+  "api_key",
+  "apikey",
+  "authorization",
+  "cookie",
+  "private_key",
+  "credential",
+]);
 
 const DEFAULTS: Config = Object.freeze({
   longHeldLockMs: 10_000,
@@ -54,12 +79,14 @@ const DEFAULTS: Config = Object.freeze({
   failedTaskWarningMs: 300_000,
   maxRecentEvents: 100,
   maxCounterKeys: 100_000,
+  secretKeys: SECRET_KEYS,
 });
 
 /** The settings in force. Internal: read it, change it only through {@linkcode configure}. */
 export const config: Config = { ...DEFAULTS };
 
 const INTEGER_KEYS = new Set(["maxRecentEvents", "maxCounterKeys"]);
+const MAX_SECRET_KEYS = 256;
 
 /**
  * Changes thresholds and bounds. Fields left out keep their value; `configure()` with no fields
@@ -76,11 +103,26 @@ const INTEGER_KEYS = new Set(["maxRecentEvents", "maxCounterKeys"]);
  * configure(before);
  * ```
  *
+ * @example Also redact values under keys that contain "ssn"
+ * ```ts
+ * import { configure, Context, statusJson } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const before = configure();
+ * configure({ secretKeys: [...before.secretKeys, "ssn"] });
+ * const root = Context.root("global");
+ * root.setData("customer_ssn", "078-05-1120");
+ * assert.deepEqual(statusJson({ root }).global.data, { customer_ssn: "[redacted]" });
+ * configure(before);
+ * ```
+ *
  * @param options The fields to change.
  * @returns A copy of the settings now in force.
- * @throws {TypeError} for an unknown field or a value that is not a number.
- * @throws {RangeError} for a negative, non-finite or (for counts) non-integer value, or
- * `criticalHeldLockMs` below `longHeldLockMs`.
+ * @throws {TypeError} for an unknown field, a value that is not a number (for `secretKeys`: not
+ * an array of strings, or a string with a control character).
+ * @throws {RangeError} for a negative, non-finite or (for counts) non-integer value,
+ * `criticalHeldLockMs` below `longHeldLockMs`, or a `secretKeys` entry that is empty or longer
+ * than 256 characters (or more than 256 entries).
  */
 export function configure(options: Partial<Config> = {}): Config {
   if (typeof options !== "object" || options === null) {
@@ -93,6 +135,10 @@ export function configure(options: Partial<Config> = {}): Config {
         `options.${key} is not a setting; known: ${Object.keys(DEFAULTS).join(", ")}`,
       );
     }
+    if (key === "secretKeys") {
+      next.secretKeys = checkSecretKeys(value);
+      continue;
+    }
     if (typeof value !== "number") {
       throw new TypeError(`options.${key} must be a number, got ${typeof value}`);
     }
@@ -102,7 +148,7 @@ export function configure(options: Partial<Config> = {}): Config {
     if (INTEGER_KEYS.has(key) && (!Number.isSafeInteger(value) || value < 1)) {
       throw new RangeError(`options.${key} must be a positive integer, got ${value}`);
     }
-    next[key as keyof Config] = value;
+    (next as unknown as Record<string, number>)[key] = value;
   }
   if (next.criticalHeldLockMs < next.longHeldLockMs) {
     throw new RangeError(
@@ -111,4 +157,17 @@ export function configure(options: Partial<Config> = {}): Config {
   }
   Object.assign(config, next);
   return { ...config };
+}
+
+function checkSecretKeys(value: unknown): readonly string[] {
+  if (!Array.isArray(value)) {
+    throw new TypeError(`options.secretKeys must be an array of strings, got ${typeof value}`);
+  }
+  if (value.length > MAX_SECRET_KEYS) {
+    throw new RangeError(
+      `options.secretKeys must have at most ${MAX_SECRET_KEYS} entries, got ${value.length}`,
+    );
+  }
+  value.forEach((k, i) => checkName(k, `options.secretKeys[${i}]`));
+  return Object.freeze([...value]);
 }

@@ -125,6 +125,32 @@ export interface CounterOptions {
   deep?: boolean;
 }
 
+/**
+ * Options of {@linkcode Context.setData} and {@linkcode ContextBuilder.withData}.
+ *
+ * @example A secret the application reads and no status shows
+ * ```ts
+ * import { Context, type DataOptions, statusJson } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("global");
+ * const secret: DataOptions = { secret: true };
+ * root.setData("dsn", "postgres://app:hunter2@db/app", secret);
+ * assert.deepEqual(root.getData("dsn"), "postgres://app:hunter2@db/app");
+ * assert.deepEqual(statusJson({ root }).global.data, { dsn: "[redacted]" });
+ * ```
+ */
+export interface DataOptions {
+  /**
+   * Show the value as `"[redacted]"` in every status (`status()`, `statusJson()`, the dashboard,
+   * the stream, and what is built on them); `getData()` still returns it. Once marked, the key
+   * stays secret for the life of the context. Keys named like secrets (see `secretKeys` of
+   * `configure()`) are redacted without it.
+   * @default {false}
+   */
+  secret?: boolean;
+}
+
 /** A task function: it gets the context it runs in. */
 export type Task<T> = (ctx: Context) => T | PromiseLike<T>;
 
@@ -144,6 +170,7 @@ export interface ContextInternals {
   lastError(ctx: Context): unknown;
   data(ctx: Context): ReadonlyMap<string, JsonValue> | undefined;
   metrics(ctx: Context): ReadonlyMap<string, MetricValue> | undefined;
+  secrets(ctx: Context): ReadonlySet<string> | undefined;
   counterNode(ctx: Context): PathNode | undefined;
   onCancel(ctx: Context, fn: (error: CancelledError) => void): () => void;
 }
@@ -155,6 +182,7 @@ let initialize: (
   ctx: Context,
   data: Array<[string, JsonValue]> | undefined,
   metrics: Array<[string, MetricValue]> | undefined,
+  secrets: string[] | undefined,
 ) => void;
 // A task's settle and failure handlers: in its context's frame, or given the context.
 let settledHere: () => void;
@@ -694,7 +722,9 @@ export class Context {
   }
 
   /**
-   * Stores a JSON value under `key`, replacing what was there. The value is copied.
+   * Stores a JSON value under `key`, replacing what was there. The value is copied. With
+   * `{ secret: true }` every status shows it as `"[redacted]"` (values under keys named like
+   * secrets, such as `password` or `api_key`, are redacted anyway).
    *
    * @example
    * ```ts
@@ -706,20 +736,27 @@ export class Context {
    * assert.deepEqual(ctx.getData("last_command"), "ls -la");
    * // @ts-expect-error: a bigint is not JSON
    * assert.throws(() => ctx.setData("n", 1n), TypeError);
+   * ctx.setData("session", "f3a9c1", { secret: true });
+   * assert.deepEqual(ctx.getData("session"), "f3a9c1");
    * ```
    *
    * @param key 1 to 256 characters, no control characters.
    * @param value A JSON value: no bigint, function, undefined, cycle, NaN or class instance.
-   * @throws {TypeError} / {RangeError} for a bad key, a non-JSON value, or a 1,025th key.
+   * @param options `secret: true` to keep the value out of every status.
+   * @throws {TypeError} / {RangeError} for a bad key, a non-JSON value, a bad option, or a
+   * 1,025th key.
    */
-  setData(key: string, value: JsonValue): void {
+  setData(key: string, value: JsonValue, options?: DataOptions): void {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
-    const data = this.#xt().data ??= new Map();
+    const secret = options === undefined ? false : secretOption(options);
+    const x = this.#xt();
+    const data = x.data ??= new Map();
     if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     data.set(key, v);
+    if (secret) (x.secrets ??= new Set()).add(key);
     this.#active = this.#tree.now() - this.#tree.base;
     this.#tree.changed();
   }
@@ -1031,6 +1068,7 @@ export class Context {
         lastError: (c: Context) => c.#x?.error,
         data: (c: Context) => c.#x?.data,
         metrics: (c: Context) => c.#x?.metrics,
+        secrets: (c: Context) => c.#x?.secrets,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
         onCancel: (c: Context, fn: (error: CancelledError) => void) => {
           if (c.#state & CANCELLED) {
@@ -1050,10 +1088,11 @@ export class Context {
       return new Context(parent.#tree, parent, name, state);
     };
     runIn = (ctx, task) => ctx.#run(task);
-    initialize = (ctx, data, metrics) => {
+    initialize = (ctx, data, metrics, secrets) => {
       const x = ctx.#xt();
       if (data !== undefined) x.data = new Map(data);
       if (metrics !== undefined) x.metrics = new Map(metrics);
+      if (secrets !== undefined) x.secrets = new Set(secrets);
     };
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
@@ -1091,6 +1130,8 @@ class Extra {
   hooks: Set<(error: CancelledError) => void> | undefined = undefined;
   data: Map<string, JsonValue> | undefined = undefined;
   metrics: Map<string, MetricValue> | undefined = undefined;
+  /** Data keys marked `{ secret: true }`. */
+  secrets: Set<string> | undefined = undefined;
   error: unknown = undefined;
 
   constructor(cause?: CancelCause) {
@@ -1123,6 +1164,7 @@ export class ContextBuilder {
   #name: string;
   #data: Array<[string, JsonValue]> | undefined = undefined;
   #metrics: Array<[string, MetricValue]> | undefined = undefined;
+  #secrets: string[] | undefined = undefined;
 
   /** Made by {@linkcode Context.child}; not to be called directly. */
   constructor(parent: Context, name: string, token: symbol) {
@@ -1132,26 +1174,37 @@ export class ContextBuilder {
   }
 
   /**
-   * Adds initial data to the child (see {@linkcode Context.setData}).
+   * Adds initial data to the child (see {@linkcode Context.setData}); `{ secret: true }` keeps
+   * the value out of every status.
    *
    * @example
    * ```ts
-   * import { Context } from "@fastn/context";
+   * import { Context, statusJson } from "@fastn/context";
    * import assert from "node:assert/strict";
    *
-   * const c = Context.root("g").child("s").withData("peer", "alice").create();
+   * const root = Context.root("g");
+   * const c = root.child("s").withData("peer", "alice")
+   *   .withData("session", "f3a9c1", { secret: true }).create();
    * assert.deepEqual(c.getData("peer"), "alice");
+   * assert.deepEqual(c.getData("session"), "f3a9c1");
+   * const [shown] = statusJson({ root }).global.children;
+   * assert.deepEqual(shown.data, { peer: "alice", session: "[redacted]" });
    * ```
    *
-   * @throws {TypeError} / {RangeError} for a bad key or a non-JSON value.
+   * @param key 1 to 256 characters, no control characters.
+   * @param value A JSON value.
+   * @param options `secret: true` to keep the value out of every status.
+   * @throws {TypeError} / {RangeError} for a bad key, a non-JSON value or a bad option.
    */
-  withData(key: string, value: JsonValue): this {
+  withData(key: string, value: JsonValue, options?: DataOptions): this {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
+    const secret = options === undefined ? false : secretOption(options);
     if ((this.#data?.length ?? 0) >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     (this.#data ??= []).push([key, v]);
+    if (secret) (this.#secrets ??= []).push(key);
     return this;
   }
 
@@ -1224,7 +1277,7 @@ export class ContextBuilder {
     const ctx = makeChild(this.#parent, this.#name, state);
     // Already checked and copied by withData()/withMetric(): hand them over as they are.
     if (this.#data !== undefined || this.#metrics !== undefined) {
-      initialize(ctx, this.#data, this.#metrics);
+      initialize(ctx, this.#data, this.#metrics, this.#secrets);
     }
     return ctx;
   }
@@ -1240,6 +1293,17 @@ function missingCause(c: Context): CancelCause {
 
 function reasonText(reason: unknown): string {
   return reason === undefined ? "no reason given" : errorText(reason);
+}
+
+function secretOption(options: unknown): boolean {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const secret = (options as DataOptions).secret;
+  if (secret !== undefined && typeof secret !== "boolean") {
+    throw new TypeError(`options.secret must be a boolean, got ${describe(secret)}`);
+  }
+  return secret === true;
 }
 
 function checkAmount(amount: unknown): void {

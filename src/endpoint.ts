@@ -8,6 +8,9 @@
  * - `GET /status/stream`: server-sent events, one `status` event per snapshot of
  *   `statusStream()` (first at once, then only on change); `?format=text` sends the dashboard
  *   instead of JSON, `&color=1` with colours.
+ * - `GET /metrics`: the status as metrics for Prometheus (`openMetrics()`): OpenMetrics when the
+ *   `Accept` header asks for it, the Prometheus text format 0.0.4 otherwise;
+ * - `GET /`: the live web dashboard, one page fed by `/status/stream?format=json`.
  *
  * Every answer carries the header `x-fastn-context: 1`, which is how the CLI tells this endpoint
  * from any other socket. Internal: `main()` starts it.
@@ -27,6 +30,9 @@ import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "./cli_client.ts";
 import { renderStatus } from "./render.ts";
 import { type Status, status, statusJson } from "./status.ts";
 import { statusStream } from "./stream.ts";
+import { type LocalHttpLimits, serveLocalHttp } from "./local_http.ts";
+import { METRICS_CONTENT_TYPES, openMetrics } from "./openmetrics.ts";
+import { DASHBOARD_HTML } from "./dashboard_page.ts";
 
 export type { ProcessInfo };
 
@@ -47,6 +53,12 @@ export interface EndpointOptions {
    * @default {localDir()}
    */
   dir?: string;
+  /**
+   * Limits against broken or hostile clients: open connections, the time and size of a request
+   * head, the time of a write (see `local_http.ts`).
+   * @default {64 connections, 10 s and 16 KiB for a head, 64 header fields, 30 s for a write}
+   */
+  limits?: Partial<LocalHttpLimits>;
 }
 
 /** A running endpoint. */
@@ -61,7 +73,11 @@ export interface Endpoint extends AsyncDisposable {
 
 const encoder = new TextEncoder();
 
-interface OpenStream {
+/**
+ * An open `/status/stream` answer.
+ * @internal
+ */
+export interface OpenStream {
   abort(): void;
   completed: Promise<void>;
 }
@@ -97,9 +113,9 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   };
   const streams = new Set<OpenStream>();
   const stop = new AbortController();
-  const server = Deno.serve(
-    { path, signal: stop.signal, onListen() {}, onError: (e) => errorResponse(500, String(e)) },
-    (req, served) => handle(req, served.completed, root, info, streams),
+  const server = serveLocalHttp(
+    { path, signal: stop.signal, errorResponse, limits: options.limits },
+    (req, completed) => handleRequest(req, completed, { root, info, streams }),
   );
   Deno.chmodSync(path, 0o600);
   const onUnload = (): void => removeQuietly(path);
@@ -107,10 +123,7 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     closing ??= (async () => {
-      // End the open streams cleanly (their last chunk sent) before the server stops.
-      const open = [...streams];
-      for (const s of open) s.abort();
-      await Promise.race([Promise.allSettled(open.map((s) => s.completed)), delay(500)]);
+      await endStreams(streams);
       stop.abort();
       await server.finished.catch(() => {});
       removeQuietly(path);
@@ -119,17 +132,51 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   return { path, info, close, [Symbol.asyncDispose]: close };
 }
 
-function handle(
-  req: Request,
-  completed: Promise<void>,
-  root: Context,
-  info: ProcessInfo,
-  streams: Set<OpenStream>,
-): Response {
-  if (req.method !== "GET" && req.method !== "HEAD") return errorResponse(405, "only GET");
+/**
+ * Ends the open streams cleanly (their last chunk sent), waiting at most half a second.
+ * @internal
+ */
+export async function endStreams(streams: Set<OpenStream>): Promise<void> {
+  const open = [...streams];
+  for (const s of open) s.abort();
+  await Promise.race([Promise.allSettled(open.map((s) => s.completed)), delay(500)]);
+}
+
+/**
+ * What the routes of a status server work on.
+ * @internal
+ */
+export interface RouteState {
+  root: Context;
+  info: ProcessInfo;
+  streams: Set<OpenStream>;
+}
+
+/**
+ * Answers one request of a status server (the Unix-socket endpoint or the TCP listener).
+ * @internal
+ */
+export function handleRequest(req: Request, completed: Promise<void>, state: RouteState): Response {
+  const { root, info, streams } = state;
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return errorResponse(405, `method ${req.method} is not allowed: only GET and HEAD`);
+  }
   const url = new URL(req.url);
   const color = flag(url, "color");
   switch (url.pathname) {
+    case "/":
+      return page(DASHBOARD_HTML);
+    case "/metrics": {
+      const om = /application\/openmetrics-text/i.test(req.headers.get("accept") ?? "");
+      const format = om ? "openmetrics" : "prometheus";
+      return new Response(openMetrics({ root, format }), {
+        headers: {
+          [PROTOCOL_HEADER]: PROTOCOL_VERSION,
+          "content-type": METRICS_CONTENT_TYPES[format],
+          "cache-control": "no-store",
+        },
+      });
+    }
     case "/info":
       return json(info);
     case "/status":
@@ -141,7 +188,7 @@ function handle(
     default:
       return errorResponse(
         404,
-        `no route ${url.pathname}: try /info, /status, /status/text, /status/stream`,
+        `no route ${url.pathname}: try /, /info, /status, /status/text, /status/stream, /metrics`,
       );
   }
 }
@@ -239,7 +286,26 @@ function text(value: string): Response {
   });
 }
 
-function errorResponse(code: number, message: string): Response {
+function page(html: string): Response {
+  return new Response(html, {
+    headers: {
+      [PROTOCOL_HEADER]: PROTOCOL_VERSION,
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; " +
+        "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; " +
+        "form-action 'none'; frame-ancestors 'none'",
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+    },
+  });
+}
+
+/**
+ * A plain-text error answer.
+ * @internal
+ */
+export function errorResponse(code: number, message: string): Response {
   return new Response(message + "\n", {
     status: code,
     headers: { [PROTOCOL_HEADER]: PROTOCOL_VERSION, "content-type": "text/plain; charset=utf-8" },

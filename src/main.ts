@@ -10,6 +10,12 @@ import { CancelledError, type Context, global, internals } from "./context.ts";
 import { describe } from "./names.ts";
 import { missingPermissions } from "./local_dir.ts";
 import { defaultName, type Endpoint, serveStatus } from "./endpoint.ts";
+import {
+  checkHttpOptions,
+  type HttpListener,
+  type HttpOptions,
+  serveHttp,
+} from "./http_listener.ts";
 import { renderStatus } from "./render.ts";
 import { status } from "./status.ts";
 
@@ -36,6 +42,15 @@ export interface MainOptions {
    * @default {undefined (no remote access)}
    */
   remote?: { start(root: Context): Promise<{ stop(): Promise<void> }> };
+  /**
+   * Also serve the status on TCP, started before `fn` and stopped at shutdown: `/metrics` for
+   * Prometheus, the live dashboard at `/`, and the endpoint's `/status` routes. Loopback by
+   * default; any other address needs a bearer token (`token`, or the environment variable
+   * `FASTN_CONTEXT_TOKEN`). When it cannot start (no token, the port taken), the error is
+   * printed, `fn` does not run, and the exit code is 1.
+   * @default {undefined (no TCP listener)}
+   */
+  http?: HttpOptions;
   /**
    * The name `cli.ts status` shows for this process.
    * @default {the main module's file name}
@@ -99,7 +114,8 @@ let warned = false;
  *
  * While it runs, the process serves its status to `cli.ts status` on a Unix socket
  * (`$FASTN_CONTEXT_DIR/<pid>.sock`, by default in `/tmp/fastn-context-<uid>`, mode 0600 in a 0700
- * directory), removed on exit.
+ * directory), removed on exit. With `options.http` it also serves it on TCP: the live dashboard at
+ * `/` and Prometheus metrics at `/metrics` (see {@linkcode HttpOptions}).
  *
  * @example A service that runs until SIGINT or SIGTERM
  * ```ts ignore
@@ -151,15 +167,28 @@ export async function main(
   const report = options.report ?? writeStderr;
   const color = options.color ?? stderrColor();
   const name = options.name ?? defaultName();
+  if (options.http !== undefined) checkHttpOptions(options.http, "options.http");
 
   const endpoint = options.endpoint === false ? undefined : startEndpoint(root, name, report);
+  let http: HttpListener | undefined;
+  if (options.http !== undefined) {
+    try {
+      http = serveHttp({ ...options.http, root, name });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : describe(e);
+      report(`${paint("the HTTP listener failed to start:", "red", color)} ${why}`);
+      if (endpoint !== undefined) await Promise.race([endpoint.close(), delay(1_000)]);
+      exit(FAILED);
+      return FAILED;
+    }
+  }
   let remote: { stop(): Promise<void> } | undefined;
   if (options.remote !== undefined) {
     try {
       remote = await options.remote.start(root);
     } catch (e) {
       report(`${paint("remote access failed to start:", "red", color)} ${errorDetail(e)}`);
-      if (endpoint !== undefined) await Promise.race([endpoint.close(), delay(1_000)]);
+      await Promise.race([Promise.all([endpoint?.close(), http?.close()]), delay(1_000)]);
       exit(FAILED);
       return FAILED;
     }
@@ -228,7 +257,7 @@ export async function main(
 
   for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
   await Promise.race([
-    Promise.all([endpoint?.close(), remote?.stop().catch(() => {})]),
+    Promise.all([endpoint?.close(), http?.close(), remote?.stop().catch(() => {})]),
     delay(1_000),
   ]);
   exit(code);

@@ -18,13 +18,6 @@ Deno.test("an unknown option is a usage error: exit 2, the cause on stderr", asy
   assert.deepEqual(r.stdout, "");
 });
 
-Deno.test("a remote target is a usage error that names @fastn/context/remote", async () => {
-  using dir = socketDir();
-  const r = await cli(["status", "alice,bob"], { dir: dir.path });
-  assert.deepEqual(r.code, 2);
-  assert.match(r.stderr, /alice,bob: remote targets need @fastn\/context\/remote/);
-});
-
 Deno.test("a --pid that is not a number is a usage error", async () => {
   using dir = socketDir();
   const r = await cli(["status", "--pid", "abc"], { dir: dir.path });

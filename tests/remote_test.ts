@@ -6,14 +6,16 @@ import assert from "node:assert/strict";
 import type { Connection, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
-import type { Status } from "../mod.ts";
+import { Context, type Status } from "../mod.ts";
 import {
   connectRemote,
   fetchRemoteStatus,
   InvalidId52Error,
   NoAddressError,
   PeerTimeoutError,
+  remoteAccess,
   runRemoteStatus,
+  serveRemoteStatus,
   STATUS_PROTOCOL,
   UnknownPeerError,
   watchRemoteStatus,
@@ -341,6 +343,35 @@ Deno.test("targets that cannot be dialled are named errors before any connection
   } finally {
     await Promise.all([me.remove(), other.remove()]);
   }
+});
+
+Deno.test("a server started for main() keeps answering during the shutdown, until it is stopped", async () => {
+  const me = await makeHome();
+  const serverHome = await makeHome();
+  await serverHome.config(`[access]\nstatus = ["${me.id52}"]\n`);
+  const root = Context.root("global");
+  root.child("stuck-task").create();
+  const server = await remoteAccess({ home: serverHome.dir }).start(root);
+  try {
+    await me.config(peerTable("alice", server.id52, server.addrs));
+    root.cancel("SIGTERM");
+    const status = await fetchRemoteStatus("alice", { home: me.dir });
+    const stuck = status.global.children.find((c) => c.name === "stuck-task");
+    assert.equal(stuck?.cancelled, true);
+  } finally {
+    await server.stop();
+    await Promise.all([me.remove(), serverHome.remove()]);
+  }
+});
+
+Deno.test("a server started directly stops when its tree is cancelled", async () => {
+  const serverHome = await makeHome();
+  const root = Context.root("global");
+  const server = await serveRemoteStatus({ root, home: serverHome.dir });
+  root.cancel("shutdown");
+  await server.stop(); // resolves with the stop the cancel began
+  assert.deepEqual(server.addrs, []);
+  await serverHome.remove();
 });
 
 // ---- raw frames ----

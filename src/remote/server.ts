@@ -80,6 +80,13 @@ export interface RemoteAccessOptions {
    */
   connectionsPerSecond?: number;
   /**
+   * Stop the server when its `remote-access` context is cancelled (by a cancel of `root`).
+   * `remoteAccess()` turns it off: `main()` stops the server itself after the shutdown grace,
+   * so that peers can watch a shutdown that hangs.
+   * @default {true with serveRemoteStatus(), false with remoteAccess()}
+   */
+  stopOnCancel?: boolean;
+  /**
    * The least time between two frames of a status stream, in ms, whatever a client asks.
    * @default {1000}
    */
@@ -128,7 +135,10 @@ export interface RemoteServer extends AsyncDisposable {
  * ```
  */
 export interface RemoteAccessPlugin {
-  /** Starts the server for the tree of `root`; `main()` stops it on shutdown. */
+  /**
+   * Starts the server for the tree of `root`. It keeps serving while the tree is cancelled;
+   * `main()` stops it once the shutdown is over.
+   */
   start(root: Context): Promise<RemoteServer>;
 }
 
@@ -166,7 +176,11 @@ export function remoteAccess(options: RemoteAccessOptions = {}): RemoteAccessPlu
   const copy = { ...options };
   return {
     start: (root: Context): Promise<RemoteServer> =>
-      serveRemoteStatus({ ...copy, root: copy.root ?? root }),
+      serveRemoteStatus({
+        ...copy,
+        root: copy.root ?? root,
+        stopOnCancel: copy.stopOnCancel ?? false,
+      }),
   };
 }
 
@@ -181,7 +195,7 @@ export function remoteAccess(options: RemoteAccessOptions = {}): RemoteAccessPlu
  * The identity key is made on first use; `config.toml` is read once, at start. The server shows
  * in the tree as a `remote-access` context (totals `requests`, `refused`, `bad_requests`), with a
  * child per open stream named `<alias>@<id52 prefix>`; cancelling that context (or its root)
- * stops the server.
+ * stops the server, unless `stopOnCancel` is false.
  *
  * @example Serving a tree and reading it back
  * ```ts
@@ -249,6 +263,7 @@ export async function serveRemoteStatus(options: RemoteAccessOptions = {}): Prom
     timeoutMs,
     floorMs,
     perSecond,
+    stopOnCancel: options.stopOnCancel ?? true,
     id52: identity.id52,
   });
   await server.start(identity, listen);
@@ -262,6 +277,7 @@ interface ServerSettings {
   timeoutMs: number;
   floorMs: number;
   perSecond: number;
+  stopOnCancel: boolean;
   id52: string;
 }
 
@@ -310,10 +326,12 @@ class StatusServer implements RemoteServer {
       .withData("id52", this.id52)
       .withData("addrs", this.addrs)
       .create();
-    const signal = this.#ctx.signal;
-    const onAbort = (): void => void this.stop();
-    signal.addEventListener("abort", onAbort, { once: true });
-    this.#unlisten = () => signal.removeEventListener("abort", onAbort);
+    if (this.#settings.stopOnCancel) {
+      const signal = this.#ctx.signal;
+      const onAbort = (): void => void this.stop();
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
   }
 
   #admit(peerId: PeerId): boolean {
@@ -409,9 +427,11 @@ class StatusServer implements RemoteServer {
     // The client ends a watch by closing its side of the stream (or by resetting it).
     stream.addEventListener("remoteCloseWrite", stop);
     stream.addEventListener("close", stop);
-    // It also ends when its context is cancelled, and when the server stops.
+    // It also ends when the server stops, and when its context is cancelled if the server stops
+    // on cancel (otherwise it goes on showing the shutdown until main() stops the server).
     const onCancel = (): void => ac.abort();
-    child.signal.addEventListener("abort", onCancel);
+    const cancels = this.#settings.stopOnCancel ? child.signal : undefined;
+    cancels?.addEventListener("abort", onCancel);
     this.#closing.signal.addEventListener("abort", onCancel);
     try {
       const minIntervalMs = Math.max(this.#settings.floorMs, request.minIntervalMs ?? 0);
@@ -424,7 +444,7 @@ class StatusServer implements RemoteServer {
     } finally {
       stream.removeEventListener("remoteCloseWrite", stop);
       stream.removeEventListener("close", stop);
-      child.signal.removeEventListener("abort", onCancel);
+      cancels?.removeEventListener("abort", onCancel);
       this.#closing.signal.removeEventListener("abort", onCancel);
       if (stream.status === "open") {
         await stream.close().catch(() => stream.abort(new Error("close")));
@@ -440,6 +460,9 @@ class StatusServer implements RemoteServer {
     await withTimeout(this.#settings.timeoutMs, (signal) => lp.write(bytes, { signal }));
   }
 
+  // Answers a bad or refused request with an error frame, closes our side, and gives the peer
+  // `timeoutMs` to read it and close its side; a peer that does not is reset. (Resetting at once
+  // could make the peer's stream drop the error frame before it is read.)
   async #fail(
     stream: Stream,
     lp: ReturnType<typeof lpStream<Stream>>,
@@ -447,11 +470,23 @@ class StatusServer implements RemoteServer {
   ): Promise<void> {
     try {
       await this.#write(lp, { error: message });
-      await withTimeout(this.#settings.timeoutMs, (signal) => stream.close({ signal }));
+      await withTimeout(this.#settings.timeoutMs, async (signal) => {
+        await stream.close({ signal });
+        if (stream.status !== "open" && stream.status !== "closing") return;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            stream.removeEventListener("close", done);
+            signal.removeEventListener("abort", done);
+            resolve();
+          };
+          stream.addEventListener("close", done);
+          signal.addEventListener("abort", done);
+        });
+      });
     } catch {
       // nothing more to tell a peer that does not listen
     }
-    if (stream.status === "open") stream.abort(new Error(message));
+    if (stream.status === "open" || stream.status === "closing") stream.abort(new Error(message));
   }
 
   #track(handler: Promise<void>): Promise<void> {
