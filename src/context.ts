@@ -542,8 +542,9 @@ export class Context {
 
   /**
    * Ends a context made with `create()`: cancels it (reason `"ended"`), ends its descendants, and
-   * lets it leave the tree once its tasks and spawned children are done. Ending twice is a no-op.
-   * `using` calls it.
+   * lets it leave the tree once its tasks and spawned children are done. Ending it again, while
+   * it waits for them, also ends what was made under it in the meantime; once it has left, a
+   * no-op. `using` calls it.
    *
    * @example
    * ```ts
@@ -560,7 +561,7 @@ export class Context {
    * ```
    */
   end(): void {
-    if (this.#state & (END_REQUESTED | ENDED)) return;
+    if (this.#state & ENDED) return;
     this.cancel("ended");
     // Every descendant is asked to end too: created ones have nobody else to end them, spawned
     // ones still leave only once their task settles. Leaves first, so each parent can follow.

@@ -95,7 +95,16 @@ export class CounterStore {
     if (cell === undefined) {
       cell = new Cell();
       cells.set(name, cell);
-      if (++this.size > config.maxCounterKeys) this.#fold();
+      if (++this.size > config.maxCounterKeys) {
+        // The caller is about to count in this cell: its node (unused when an ended context
+        // counts) must not be folded away under it, or the count would be lost.
+        node.users++;
+        try {
+          this.#fold();
+        } finally {
+          this.release(node);
+        }
+      }
     }
     return cell;
   }

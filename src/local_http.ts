@@ -85,6 +85,8 @@ export interface LocalHttpServer {
 }
 
 const encoder = new TextEncoder();
+/** Where the bytes a client sends after its head go: read and dropped, by every connection. */
+const SINK = new Uint8Array(4096);
 
 const REASONS: Record<number, string> = {
   200: "OK",
@@ -167,7 +169,10 @@ function track(running: Set<Promise<void>>, p: Promise<void>): void {
 function makeRoom(open: Set<Connection>): boolean {
   for (const c of open) {
     if (c.inHead) {
-      c.cutOff("too many connections: this one had not sent its request yet");
+      c.cutOff(
+        `too many connections (${open.size + 1} open): this one was closed before its request ` +
+          `was read; try again later`,
+      );
       return true;
     }
   }
@@ -197,6 +202,8 @@ class Connection {
   #open: Set<Connection>;
   #errorResponse: ErrorResponse;
   #closed = false;
+  /** Being cut off: the cut-off closes it once its answer is written. */
+  #cut = false;
   #onClose: Array<() => void> = [];
 
   constructor(conn: Deno.Conn, open: Set<Connection>, errorResponse: ErrorResponse) {
@@ -239,9 +246,10 @@ class Connection {
    */
   cutOff(message: string): void {
     this.inHead = false;
+    this.#cut = true;
     this.#open.delete(this);
     void errorBytes(this.#errorResponse(408, message))
-      .then((bytes) => Promise.race([this.conn.write(bytes), delay(100)]))
+      .then((bytes) => within(this.conn.write(bytes), 1_000))
       .catch(() => {})
       .finally(() => this.close());
   }
@@ -262,7 +270,7 @@ class Connection {
     } catch {
       // the client went away, or a write timed out
     } finally {
-      this.close();
+      if (!this.#cut) this.close();
     }
   }
 
@@ -274,7 +282,7 @@ class Connection {
       limits.headerTimeoutMs,
     );
     try {
-      let buf = new Uint8Array(Math.min(4096, max + 1));
+      let buf = new Uint8Array(Math.min(1024, max + 1));
       let length = 0;
       for (;;) {
         if (length === buf.length) {
@@ -348,9 +356,8 @@ class Connection {
 
   // Reads and drops what the client sends after its head; `done` when it leaves.
   async #drain(done: () => void): Promise<void> {
-    const sink = new Uint8Array(4096);
     try {
-      while (!this.#closed && (await this.conn.read(sink)) !== null) {
+      while (!this.#closed && (await this.conn.read(SINK)) !== null) {
         // dropped
       }
     } catch {
@@ -369,8 +376,7 @@ class Connection {
     }
     const timer = setTimeout(() => this.close(), 500);
     try {
-      const sink = new Uint8Array(4096);
-      while (!this.#closed && (await this.conn.read(sink)) !== null) {
+      while (!this.#closed && (await this.conn.read(SINK)) !== null) {
         // dropped
       }
     } catch {
@@ -400,6 +406,9 @@ function parseHead(bytes: Uint8Array, limits: LocalHttpLimits): Head {
     return { status: 400, message: `malformed request line ${quote(requestLine)}` };
   }
   const method = parts[0];
+  if (method !== "GET" && method !== "HEAD") {
+    return { status: 405, message: `method ${method} is not allowed: only GET and HEAD` };
+  }
   let target = parts[1];
   if (/^https?:\/\//i.test(target)) {
     // The absolute form, as a client that takes the socket for a proxy sends it.
@@ -410,6 +419,7 @@ function parseHead(bytes: Uint8Array, limits: LocalHttpLimits): Head {
       target = "";
     }
   }
+  // deno-lint-ignore no-control-regex
   if (!target.startsWith("/") || /[\x00-\x20\x7f-\xff]/.test(target)) {
     return { status: 400, message: `malformed request target ${quote(parts[1])}` };
   }
@@ -432,9 +442,6 @@ function parseHead(bytes: Uint8Array, limits: LocalHttpLimits): Head {
     } catch {
       return { status: 400, message: `malformed header field ${quote(line)}` };
     }
-  }
-  if (method !== "GET" && method !== "HEAD") {
-    return { status: 405, message: `method ${method} is not allowed: only GET and HEAD` };
   }
   return { method, target, headers };
 }
@@ -492,9 +499,12 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
+/** `p`, or nothing after `ms`, whichever comes first; the timer goes with it. */
+function within(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((resolve) => {
+    const t = timer = setTimeout(resolve, ms);
     Deno.unrefTimer(t);
   });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

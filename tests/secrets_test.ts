@@ -157,7 +157,10 @@ Deno.test("configure({ secretKeys }) changes which names are secret; a bad list 
     configure({ secretKeys: [...before.secretKeys, "SSN"] });
     assert.deepEqual(statusJson({ root }).global.data.customer_ssn, "[redacted]");
     configure({ secretKeys: [] });
-    assert.deepEqual(statusJson({ root }).global.data, { customer_ssn: "078-05-1120", password: "p" });
+    assert.deepEqual(statusJson({ root }).global.data, {
+      customer_ssn: "078-05-1120",
+      password: "p",
+    });
     const now = configure();
     const bad: Array<[unknown, ErrorConstructor, RegExp]> = [
       ["token", TypeError, /^options\.secretKeys must be an array of strings/],
