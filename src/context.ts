@@ -250,7 +250,6 @@ export class Context {
     if (parent !== undefined) {
       if (parent.#state & CANCELLED) {
         this.#state |= CANCELLED;
-        this.#xt().cause = parent.#x!.cause;
       }
       const last = parent.#last;
       if (last === undefined) parent.#first = this;
@@ -351,7 +350,7 @@ export class Context {
     let c = x.controller;
     if (c === undefined) {
       c = x.controller = new AbortController();
-      if (this.#state & CANCELLED) c.abort(errorOf(x.cause!));
+      if (this.#state & CANCELLED) c.abort(errorOf(this.#cause()!));
     }
     return c.signal;
   }
@@ -390,7 +389,7 @@ export class Context {
    * ```
    */
   get cancelReason(): unknown {
-    return this.#x?.cause?.reason;
+    return this.#cause()?.reason;
   }
 
   /**
@@ -512,17 +511,30 @@ export class Context {
       const c = stack.pop()!;
       if (c.#state & CANCELLED) continue;
       c.#state |= CANCELLED;
+      // Only this context keeps the cause; descendants find it by walking up (#cause()), so a
+      // cancel allocates nothing per descendant.
       const x = c.#x;
-      if (x === undefined) c.#x = new Extra(cause);
-      else {
-        x.cause = cause;
+      if (x !== undefined) {
+        if (c === this) x.cause = cause;
         if (x.controller !== undefined || x.waiting !== undefined || x.hooks !== undefined) {
           c.#fire(x, cause);
         }
-      }
+      } else if (c === this) c.#x = new Extra(cause);
       for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
     }
     this.#tree.changed();
+  }
+
+  // The cancel that reached this context: its own, or that of the nearest ancestor that has one.
+  // A cancelled context never gets a second cause, so the nearest one is the one that reached it.
+  #cause(): CancelCause | undefined {
+    if (!(this.#state & CANCELLED)) return undefined;
+    // deno-lint-ignore no-this-alias
+    for (let c: Context | undefined = this; c !== undefined; c = c.parent) {
+      const cause = c.#x?.cause;
+      if (cause !== undefined) return cause;
+    }
+    return undefined;
   }
 
   #fire(x: Extra, cause: CancelCause): void {
@@ -1063,8 +1075,8 @@ export class Context {
         touchAt: (c: Context, at: number) => {
           c.#active = at - c.#tree.base;
         },
-        cancelledAt: (c: Context) => c.#x?.cause?.at,
-        cancelError: (c: Context) => errorOf(c.#x?.cause ?? missingCause(c)),
+        cancelledAt: (c: Context) => c.#cause()?.at,
+        cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
         lastError: (c: Context) => c.#x?.error,
         data: (c: Context) => c.#x?.data,
@@ -1073,7 +1085,7 @@ export class Context {
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
         onCancel: (c: Context, fn: (error: CancelledError) => void) => {
           if (c.#state & CANCELLED) {
-            fn(errorOf(c.#x!.cause!));
+            fn(errorOf(c.#cause()!));
             return () => {};
           }
           const hooks = c.#xt().hooks ??= new Set();
