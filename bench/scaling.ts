@@ -11,25 +11,12 @@
  */
 
 import { Context, renderStatus, statusJson, statusStream, type SystemMetrics } from "../mod.ts";
+import { TINY_SYSTEM } from "../tests/fixtures/system.ts";
 
 const SIZES = [1_000, 10_000, 100_000];
 
 // Fixed system metrics: this measures the tree, not /proc.
-const system: SystemMetrics = {
-  cpuUsagePercent: 1,
-  memoryUsedBytes: 1,
-  memoryTotalBytes: 2,
-  diskUsedBytes: 1,
-  diskTotalBytes: 2,
-  networkRxBytesPerSec: 0,
-  networkTxBytesPerSec: 0,
-  loadAverage: [0, 0, 0],
-  uptimeMs: 1,
-  processRssBytes: 1,
-  processHeapUsedBytes: 1,
-  processHeapTotalBytes: 2,
-  unavailable: {},
-};
+const system: SystemMetrics = TINY_SYSTEM;
 
 /** A tree shaped like a service: 10 services, sessions of 10 tasks each. */
 function build(n: number): Context {

@@ -26,9 +26,8 @@ import { Context, internals } from "./context.ts";
 import { describe } from "./names.ts";
 import type { LockKind, LockMode, RegisteredLock, Tree } from "./tree.ts";
 
-// DeadlockFinding and DeadlockMember restate the shapes of tree.ts (what `tree.deadlocks` holds
-// and status reads) with a doc comment on every member, for the public API; the two stay
-// structurally equal.
+// DeadlockFinding and DeadlockMember are what `tree.deadlocks` holds and status reads; they are
+// defined here, once, with the public API.
 
 /**
  * One member of a deadlock cycle: a context waiting for a lock that the next member holds (or,

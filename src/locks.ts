@@ -36,8 +36,8 @@ import type { LockKind, LockMode, RegisteredLock, Tree } from "./tree.ts";
 
 export type { LockKind, LockMode } from "./tree.ts";
 
-// LockHolderInfo and LockWaiterInfo restate the shapes of tree.ts (the registry's, which status
-// reads) with a doc comment on every member, for the public API; the two stay structurally equal.
+// LockHolderInfo and LockWaiterInfo are the shapes the registry (tree.ts) reports and status
+// reads; they are defined here, once, with the public API.
 
 /**
  * One holder of a named lock, as `holders()` reports it.

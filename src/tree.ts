@@ -8,6 +8,8 @@
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
 import type { Context } from "./context.ts";
+import type { DeadlockFinding } from "./deadlock.ts";
+import type { LockHolderInfo, LockWaiterInfo } from "./locks.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;
@@ -41,28 +43,6 @@ export type LockKind = "mutex" | "rwlock" | "semaphore";
  */
 export type LockMode = "exclusive" | "read" | "write" | "permits";
 
-/** One holder of a lock, as the registry reports it. */
-export interface LockHolderInfo {
-  /** The context that holds it (`current()` when it was taken). */
-  readonly context: Context;
-  readonly mode: LockMode;
-  /** For a semaphore: how many permits. 1 otherwise. */
-  readonly permits: number;
-  /** When it was taken, epoch ms (the tree's clock). */
-  readonly since: number;
-}
-
-/** One waiter of a lock, as the registry reports it. */
-export interface LockWaiterInfo {
-  /** The context that waits (`current()` when the wait started). */
-  readonly context: Context;
-  readonly mode: LockMode;
-  /** For a semaphore: how many permits it asks for. 1 otherwise. */
-  readonly permits: number;
-  /** When the wait started, epoch ms (the tree's clock). */
-  readonly since: number;
-}
-
 /**
  * An object kept in the tree's lock registry (`Tree.locks`). Locks add themselves while they are
  * held or waited on and remove themselves when they are free again, so the registry holds only
@@ -80,23 +60,6 @@ export interface RegisteredLock {
   holders(): LockHolderInfo[];
   /** Current waiters in queue order (first served first). */
   waiters(): LockWaiterInfo[];
-}
-
-/** One member of a deadlock cycle: a context waiting for a lock that the next member holds. */
-export interface DeadlockMember {
-  readonly context: Context;
-  readonly lockName: string;
-  readonly kind: LockKind;
-  /** How the member waits for the lock. */
-  readonly mode: LockMode;
-}
-
-/** A wait-for cycle found when a waiter started to wait. */
-export interface DeadlockFinding {
-  /** The cycle, in order: each member waits for a lock held by the next (the last by the first). */
-  readonly members: readonly DeadlockMember[];
-  /** When it was found, epoch ms. */
-  readonly detectedAt: number;
 }
 
 /** The state one context tree shares. */

@@ -9,7 +9,8 @@ import { config } from "./config.ts";
 import type { Context } from "./context.ts";
 import { unescapeSegment } from "./names.ts";
 import { formatDuration } from "./format.ts";
-import type { DeadlockFinding, LockKind, LockMode, Tree } from "./tree.ts";
+import type { DeadlockFinding } from "./deadlock.ts";
+import type { LockKind, LockMode, Tree } from "./tree.ts";
 
 /**
  * How serious a warning is.

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { NO_SYSTEM } from "./fixtures/system.ts";
 import assert from "node:assert/strict";
 import {
   CancelledError,
@@ -20,21 +21,7 @@ import {
 import { internals } from "../src/context.ts";
 import { ROOT, socketDir, startApp } from "./fixtures/process.ts";
 
-const SYSTEM: SystemMetrics = {
-  cpuUsagePercent: null,
-  memoryUsedBytes: null,
-  memoryTotalBytes: null,
-  diskUsedBytes: null,
-  diskTotalBytes: null,
-  networkRxBytesPerSec: null,
-  networkTxBytesPerSec: null,
-  loadAverage: null,
-  uptimeMs: null,
-  processRssBytes: null,
-  processHeapUsedBytes: null,
-  processHeapTotalBytes: null,
-  unavailable: {},
-};
+const SYSTEM: SystemMetrics = NO_SYSTEM;
 
 const FAULT_APP = `${ROOT}tests/fixtures/fault_app.ts`;
 

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { NO_SYSTEM } from "./fixtures/system.ts";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
@@ -45,21 +46,7 @@ import { internals } from "../src/context.ts";
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-const SYSTEM: SystemMetrics = {
-  cpuUsagePercent: null,
-  memoryUsedBytes: null,
-  memoryTotalBytes: null,
-  diskUsedBytes: null,
-  diskTotalBytes: null,
-  networkRxBytesPerSec: null,
-  networkTxBytesPerSec: null,
-  loadAverage: null,
-  uptimeMs: null,
-  processRssBytes: null,
-  processHeapUsedBytes: null,
-  processHeapTotalBytes: null,
-  unavailable: {},
-};
+const SYSTEM: SystemMetrics = NO_SYSTEM;
 
 // ---- what the runs generate ----------------------------------------------------------------
 

@@ -5,14 +5,10 @@ import { internals } from "../src/context.ts";
 import { formatBytes, formatDuration, formatNumber } from "../src/format.ts";
 import { renderStatus } from "../src/render.ts";
 import { type Status, status, statusJson } from "../src/status.ts";
+import { NO_SYSTEM } from "./fixtures/system.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
-import type {
-  LockHolderInfo,
-  LockKind,
-  LockMode,
-  LockWaiterInfo,
-  RegisteredLock,
-} from "../src/tree.ts";
+import type { LockHolderInfo, LockWaiterInfo } from "../src/locks.ts";
+import type { LockKind, LockMode, RegisteredLock } from "../src/tree.ts";
 
 const S = 1_000;
 const M = 60 * S;
@@ -322,18 +318,7 @@ Deno.test("a depth limit sums up what lies below in one line", () => {
 Deno.test("missing system values show as n/a and the screen still renders", () => {
   const root = Context.root("global", { now: () => T0 });
   const none: SystemMetrics = {
-    cpuUsagePercent: null,
-    memoryUsedBytes: null,
-    memoryTotalBytes: null,
-    diskUsedBytes: null,
-    diskTotalBytes: null,
-    networkRxBytesPerSec: null,
-    networkTxBytesPerSec: null,
-    loadAverage: null,
-    uptimeMs: null,
-    processRssBytes: null,
-    processHeapUsedBytes: null,
-    processHeapTotalBytes: null,
+    ...NO_SYSTEM,
     unavailable: { cpuUsagePercent: "needs --allow-read=/proc/stat" },
   };
   const lines = renderStatus(status({ root, system: none }), { color: false }).split("\n");

@@ -3,25 +3,12 @@ import { configure, Context, global, Metric } from "../mod.ts";
 import { internals } from "../src/context.ts";
 import { type Status, status, statusJson, type StatusWarning } from "../src/status.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
+import { TINY_SYSTEM } from "./fixtures/system.ts";
 import type { LockKind, LockMode, RegisteredLock } from "../src/tree.ts";
 
 const T0 = Date.UTC(2025, 0, 6, 9, 0, 0);
 
-const SYSTEM: SystemMetrics = {
-  cpuUsagePercent: 1,
-  memoryUsedBytes: 1,
-  memoryTotalBytes: 2,
-  diskUsedBytes: 1,
-  diskTotalBytes: 2,
-  networkRxBytesPerSec: 0,
-  networkTxBytesPerSec: 0,
-  loadAverage: [0, 0, 0],
-  uptimeMs: 1,
-  processRssBytes: 1,
-  processHeapUsedBytes: 1,
-  processHeapTotalBytes: 1,
-  unavailable: {},
-};
+const SYSTEM: SystemMetrics = TINY_SYSTEM;
 
 /** A tree on a clock the test moves by hand. */
 function clocked(name = "global"): { root: Context; advance: (ms: number) => void } {

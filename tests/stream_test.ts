@@ -2,23 +2,10 @@ import assert from "node:assert/strict";
 import { configure, Context } from "../mod.ts";
 import { internals } from "../src/context.ts";
 import { pendingStreamTimers, statusStream } from "../src/stream.ts";
+import { NO_SYSTEM } from "./fixtures/system.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
 
-const SYSTEM: SystemMetrics = {
-  cpuUsagePercent: null,
-  memoryUsedBytes: null,
-  memoryTotalBytes: null,
-  diskUsedBytes: null,
-  diskTotalBytes: null,
-  networkRxBytesPerSec: null,
-  networkTxBytesPerSec: null,
-  loadAverage: null,
-  uptimeMs: null,
-  processRssBytes: null,
-  processHeapUsedBytes: null,
-  processHeapTotalBytes: null,
-  unavailable: {},
-};
+const SYSTEM: SystemMetrics = NO_SYSTEM;
 
 /** Resolves on the next macrotask: lets timers of 0 ms and pending I/O run, and no more. */
 function tick(): Promise<void> {
