@@ -51,7 +51,9 @@ function instrumented(req: Request): Promise<Response> {
   });
 }
 
-const watching = variant === "instrumented" ? watch() : Promise.resolve();
+const watching = variant === "instrumented" && !Deno.env.get("NO_STREAM")
+  ? watch()
+  : Promise.resolve();
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log(`ready ${port}`) },
   variant === "plain" ? plain : instrumented,
