@@ -10,6 +10,7 @@ import { RemoteClient, type ResolvedTarget } from "./client.ts";
 import { RemoteStatusError } from "./errors.ts";
 import { shortId52 } from "./id52.ts";
 import { loadIdentity } from "./identity.ts";
+import { processIo } from "../cli_status.ts";
 
 /**
  * Where a command writes. Tests and embedders pass their own.
@@ -365,18 +366,4 @@ function render(peer: ResolvedTarget, status: Status, color: boolean): string | 
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function processIo(): CommandIo {
-  return {
-    out: (text) => writeAll(Deno.stdout, text),
-    err: (text) => writeAll(Deno.stderr, text),
-    isTerminal: Deno.stdout.isTerminal(),
-  };
-}
-
-function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let off = 0;
-  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
 }
