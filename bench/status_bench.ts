@@ -11,22 +11,9 @@ import { Context, Metric } from "../mod.ts";
 import { renderStatus } from "../src/render.ts";
 import { status, statusJson } from "../src/status.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
+import { SEED_SYSTEM } from "../tests/fixtures/system.ts";
 
-const SYSTEM: SystemMetrics = {
-  cpuUsagePercent: 12.3,
-  memoryUsedBytes: 2_100_000_000,
-  memoryTotalBytes: 16_000_000_000,
-  diskUsedBytes: 45_000_000_000,
-  diskTotalBytes: 500_000_000_000,
-  networkRxBytesPerSec: 125_000,
-  networkTxBytesPerSec: 67_000,
-  loadAverage: [0.8, 1.2, 1.5],
-  uptimeMs: 475_500_000,
-  processRssBytes: 85_300_000,
-  processHeapUsedBytes: 12_100_000,
-  processHeapTotalBytes: 20_000_000,
-  unavailable: {},
-};
+const SYSTEM: SystemMetrics = SEED_SYSTEM;
 
 // 1 root, 100 services, 99 sessions each: 10,000 contexts with data, a metric and counters.
 const root = Context.root("global");

@@ -82,6 +82,16 @@ export interface OpenStream {
   completed: Promise<void>;
 }
 
+/** What `/info` says of this process; `name` defaults to the main module's file name. */
+export function processInfo(name?: string): ProcessInfo {
+  return {
+    pid: Deno.pid,
+    name: name ?? defaultName(),
+    startedAt: Date.now(),
+    protocol: Number(PROTOCOL_VERSION),
+  };
+}
+
 /** The default process name: the main module's file name. */
 export function defaultName(): string {
   try {
@@ -105,12 +115,7 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   ensurePrivateDir(dir);
   const path = `${dir}/${socketName(Deno.pid)}`;
   removeQuietly(path); // a stale socket of a dead process that had our pid
-  const info: ProcessInfo = {
-    pid: Deno.pid,
-    name: options.name ?? defaultName(),
-    startedAt: Date.now(),
-    protocol: Number(PROTOCOL_VERSION),
-  };
+  const info = processInfo(options.name);
   const streams = new Set<OpenStream>();
   const stop = new AbortController();
   const server = serveLocalHttp(

@@ -15,14 +15,12 @@
 
 import { type Context, global } from "./context.ts";
 import {
-  defaultName,
   endStreams,
   errorResponse,
   handleRequest,
   type OpenStream,
+  processInfo,
 } from "./endpoint.ts";
-import type { ProcessInfo } from "./local_dir.ts";
-import { PROTOCOL_VERSION } from "./cli_client.ts";
 import { describe } from "./names.ts";
 
 /** The environment variable that gives the TCP listener its bearer token. */
@@ -221,12 +219,7 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
     );
   }
   const root = options.root ?? global();
-  const info: ProcessInfo = {
-    pid: Deno.pid,
-    name: options.name ?? defaultName(),
-    startedAt: Date.now(),
-    protocol: Number(PROTOCOL_VERSION),
-  };
+  const info = processInfo(options.name);
   const streams = new Set<OpenStream>();
   const stop = new AbortController();
   const expected = token === undefined ? undefined : new TextEncoder().encode(token);

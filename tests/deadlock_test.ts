@@ -1,34 +1,15 @@
 import assert from "node:assert/strict";
 import {
   CancelledError,
-  Context,
+  type Context,
   type DeadlockFinding,
   type NamedLock,
   onDeadlock,
 } from "../mod.ts";
 import { internals } from "../src/context.ts";
+import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
 
 // --- helpers -----------------------------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function yields(n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await null;
-}
-
-function clocked(name = "app", t = 1_000): { root: Context; clock: { t: number } } {
-  const clock = { t };
-  return { root: Context.root(name, { now: () => clock.t }), clock };
-}
 
 /** Takes a lock for `ctx` (the call runs with `ctx` as current()). */
 function hold<T>(ctx: Context, take: () => Promise<T>): Promise<T> {
@@ -72,7 +53,7 @@ function deadlocks(root: Context): DeadlockFinding[] {
 // --- cycles ------------------------------------------------------------------------------------
 
 Deno.test("two contexts taking two mutexes in opposite order are a 2-member cycle", async () => {
-  const { root, clock } = clocked();
+  const { root, clock } = clocked("app");
   const a = root.mutex("a", 0), b = root.mutex("b", 0);
   const one = root.child("one").create(), two = root.child("two").create();
   const ga = await hold(one, () => a.lock());
@@ -99,7 +80,7 @@ Deno.test("two contexts taking two mutexes in opposite order are a 2-member cycl
 });
 
 Deno.test("a 3-member cycle through a mutex, rwlock readers and a semaphore is found", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const m = root.mutex("m", 0);
   const rw = root.rwlock("rw", 0);
   const sem = root.semaphore("sem", 2);
@@ -129,7 +110,7 @@ Deno.test("a 3-member cycle through a mutex, rwlock readers and a semaphore is f
 });
 
 Deno.test("a 2-member cycle between a semaphore and rwlock readers is found", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const rw = root.rwlock("table", 0);
   const sem = root.semaphore("pool", 1);
   const p = root.child("p").create(), q = root.child("q").create();
@@ -143,7 +124,7 @@ Deno.test("a 2-member cycle between a semaphore and rwlock readers is found", as
 });
 
 Deno.test("a reader that reads again behind a waiting writer deadlocks with the writer", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const rw = root.rwlock("rw", 0);
   const reader = root.child("reader").create(), writer = root.child("writer").create();
   await hold(reader, () => rw.read());
@@ -156,7 +137,7 @@ Deno.test("a reader that reads again behind a waiting writer deadlocks with the 
 });
 
 Deno.test("a semaphore with permits held outside the cycle is no deadlock", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const sem = root.semaphore("sem", 2);
   const m = root.mutex("m", 0);
   const a = root.child("a").create(), b = root.child("b").create(), c = root.child("c").create();
@@ -174,7 +155,7 @@ Deno.test("a semaphore with permits held outside the cycle is no deadlock", asyn
 });
 
 Deno.test("once no permit can come back, a cycle through every stuck holder is reported", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const sem = root.semaphore("sem", 2);
   const m = root.mutex("m", 0);
   const a = root.child("a").create(), b = root.child("b").create(), c = root.child("c").create();
@@ -193,7 +174,7 @@ Deno.test("once no permit can come back, a cycle through every stuck holder is r
 });
 
 Deno.test("siblings that share a path are told apart by identity", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const a = root.mutex("a", 0), b = root.mutex("b", 0);
   const w1 = root.child("worker").create(), w2 = root.child("worker").create();
   assert.equal(w1.path, w2.path);
@@ -210,7 +191,7 @@ Deno.test("siblings that share a path are told apart by identity", async () => {
 
 Deno.test("a context that waits for a lock it holds itself is not reported", async () => {
   // several tasks may share a context (simple spawn): another of them may hold it and release it
-  const { root } = clocked();
+  const { root } = clocked("app");
   const m = root.mutex("m", 0);
   const g = await hold(root, () => m.lock());
   const w = waitFor(root, () => m.lock());
@@ -220,7 +201,7 @@ Deno.test("a context that waits for a lock it holds itself is not reported", asy
 });
 
 Deno.test("a context waiting on several locks at once: one cycle per lock, withdrawn one by one", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const a = root.mutex("a", 0), b = root.mutex("b", 0), c = root.mutex("c", 0);
   const shared = root.child("shared").create(); // two tasks run in it
   const p = root.child("p").create(), q = root.child("q").create();
@@ -250,7 +231,7 @@ Deno.test("a context waiting on several locks at once: one cycle per lock, withd
 });
 
 Deno.test("a hand-off that closes a cycle is reported", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const l = root.mutex("l", 0), m = root.mutex("m", 0);
   const h = root.child("h").create(), x = root.child("x").create(), y = root.child("y").create();
   const gl = await hold(h, () => l.lock());
@@ -265,7 +246,7 @@ Deno.test("a hand-off that closes a cycle is reported", async () => {
 });
 
 Deno.test("the same cycle is reported once", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const a = root.mutex("a", 0), b = root.mutex("b", 0);
   const one = root.child("one").create(), two = root.child("two").create();
   await hold(one, () => a.lock());
@@ -317,7 +298,7 @@ Deno.test("onDeadlock delivers each finding of the chosen tree, and release() st
 });
 
 Deno.test("a cycle broken before delivery is not delivered, and a throwing listener is kept", async () => {
-  const { root } = clocked();
+  const { root } = clocked("app");
   const heard: DeadlockFinding[] = [];
   const errors: unknown[] = [];
   const origError = console.error;

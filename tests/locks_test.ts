@@ -10,31 +10,9 @@ import {
 } from "../mod.ts";
 import { internals } from "../src/context.ts";
 import { leakedGuards } from "../src/locks.ts";
+import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
 
 // --- helpers -----------------------------------------------------------------------------------
-
-/** A tiny seeded PRNG (mulberry32): the same seed gives the same interleaving. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Lets other tasks run for `n` microtask turns; no timers, so the order is deterministic. */
-async function yields(n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await null;
-}
-
-/** A clocked root: `clock.t` is the tree's time. */
-function clocked(name = "t", t = 1_000): { root: Context; clock: { t: number } } {
-  const clock = { t };
-  return { root: Context.root(name, { now: () => clock.t }), clock };
-}
 
 /** Runs `fn` with `ctx` as current() and gives its (synchronous) result. */
 function as<T>(ctx: Context, fn: () => T): T {

@@ -5,10 +5,9 @@ import { internals } from "../src/context.ts";
 import { formatBytes, formatDuration, formatNumber } from "../src/format.ts";
 import { renderStatus } from "../src/render.ts";
 import { type Status, status, statusJson } from "../src/status.ts";
-import { NO_SYSTEM } from "./fixtures/system.ts";
+import { NO_SYSTEM, SEED_SYSTEM } from "./fixtures/system.ts";
+import { fakeLock } from "./fixtures/fake_lock.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
-import type { LockHolderInfo, LockWaiterInfo } from "../src/locks.ts";
-import type { LockKind, LockMode, RegisteredLock } from "../src/tree.ts";
 
 const S = 1_000;
 const M = 60 * S;
@@ -16,57 +15,6 @@ const H = 60 * M;
 const T0 = Date.UTC(2025, 0, 6, 9, 0, 0);
 /** The moment the seed's screen is taken: the global context is 2h 15m 32s old. */
 const NOW = T0 + 2 * H + 15 * M + 32 * S;
-
-/** The seed's system line values. */
-export const SEED_SYSTEM: SystemMetrics = {
-  cpuUsagePercent: 12.3,
-  memoryUsedBytes: 2_100_000_000,
-  memoryTotalBytes: 16_000_000_000,
-  diskUsedBytes: 45_000_000_000,
-  diskTotalBytes: 500_000_000_000,
-  networkRxBytesPerSec: 125_000,
-  networkTxBytesPerSec: 67_000,
-  loadAverage: [0.8, 1.2, 1.5],
-  uptimeMs: 5 * 24 * H + 12 * H + 45 * M,
-  processRssBytes: 85_300_000,
-  processHeapUsedBytes: 12_100_000,
-  processHeapTotalBytes: 20_000_000,
-  unavailable: {},
-};
-
-interface Held {
-  context: Context;
-  mode?: LockMode;
-  permits?: number;
-  since: number;
-}
-
-/** A lock registry entry as src/locks.ts would make it, without any locking. */
-function fakeLock(
-  owner: Context,
-  name: string,
-  holders: Held[],
-  waiters: Held[] = [],
-  kind: LockKind = "mutex",
-  capacity = 1,
-): RegisteredLock {
-  const info = (h: Held): LockHolderInfo & LockWaiterInfo => ({
-    context: h.context,
-    mode: h.mode ?? "exclusive",
-    permits: h.permits ?? 1,
-    since: h.since,
-  });
-  const lock: RegisteredLock = {
-    name,
-    kind,
-    owner,
-    capacity,
-    holders: () => holders.map(info),
-    waiters: () => waiters.map(info),
-  };
-  internals.tree(owner).locks.add(lock);
-  return lock;
-}
 
 /** The seed's example application, built on a fake clock; `finish()` lets its tasks end. */
 function seedTree(): { root: Context; finish: () => Promise<void> } {

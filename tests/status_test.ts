@@ -4,7 +4,7 @@ import { internals } from "../src/context.ts";
 import { type Status, status, statusJson, type StatusWarning } from "../src/status.ts";
 import type { SystemMetrics } from "../src/system_metrics.ts";
 import { TINY_SYSTEM } from "./fixtures/system.ts";
-import type { LockKind, LockMode, RegisteredLock } from "../src/tree.ts";
+import { fakeLock } from "./fixtures/fake_lock.ts";
 
 const T0 = Date.UTC(2025, 0, 6, 9, 0, 0);
 
@@ -15,38 +15,6 @@ function clocked(name = "global"): { root: Context; advance: (ms: number) => voi
   let t = T0;
   const root = Context.root(name, { now: () => t });
   return { root, advance: (ms) => void (t += ms) };
-}
-
-interface Entry {
-  context: Context;
-  mode?: LockMode;
-  permits?: number;
-  since: number;
-}
-
-function fakeLock(
-  owner: Context,
-  name: string,
-  holders: Entry[],
-  waiters: Entry[] = [],
-  kind: LockKind = "mutex",
-): RegisteredLock {
-  const info = (e: Entry) => ({
-    context: e.context,
-    mode: e.mode ?? "exclusive",
-    permits: e.permits ?? 1,
-    since: e.since,
-  });
-  const lock: RegisteredLock = {
-    name,
-    kind,
-    owner,
-    capacity: 1,
-    holders: () => holders.map(info),
-    waiters: () => waiters.map(info),
-  };
-  internals.tree(owner).locks.add(lock);
-  return lock;
 }
 
 function codes(s: Status): string[] {
