@@ -78,8 +78,9 @@ export class CancelledError extends Error {
 }
 
 /**
- * Thrown when a child is made under a context that has already left the tree: its task settled
- * with no descendants left, or it was ended.
+ * Thrown when a child is made under, or a task spawned in, a context that has already left the
+ * tree: its task settled with no descendants left, or it was ended. Nothing runs and nothing
+ * changes, so work can never hide from status in a context status no longer shows.
  *
  * @example
  * ```ts
@@ -89,6 +90,7 @@ export class CancelledError extends Error {
  * const conn = Context.root("svc").child("conn").create();
  * conn.end();
  * assert.throws(() => conn.child("late").create(), ContextEndedError);
+ * assert.throws(() => conn.spawn(() => "late work"), ContextEndedError);
  * ```
  */
 export class ContextEndedError extends Error {
@@ -101,7 +103,9 @@ export class ContextEndedError extends Error {
    * @param contextPath The path of the context that had ended.
    */
   constructor(contextPath: string) {
-    super(`context "${contextPath}" has ended: no child can be made under it`);
+    super(
+      `context "${contextPath}" has ended: no child can be made and no task spawned in it`,
+    );
     this.name = "ContextEndedError";
     this.contextPath = contextPath;
   }
@@ -440,6 +444,9 @@ export class Context {
    * Runs `task` in this context, without making a child: `current()` is this context inside it.
    * The returned promise gives the task's value or rethrows its error; an error nobody awaits is
    * kept for status, counted in this context's `failed` total, and never crashes the process.
+   * A task that stops because its context was cancelled (it rejects with a `CancelledError` while
+   * the context is cancelled, as `ctx.signal.throwIfAborted()` and lock waits do) has not failed:
+   * that rejection is neither counted nor kept.
    *
    * @example
    * ```ts
@@ -453,11 +460,13 @@ export class Context {
    * @param task The function to run; it gets this context.
    * @returns The task's result.
    * @throws {TypeError} when `task` is not a function.
+   * @throws {ContextEndedError} when this context has left the tree: nothing runs.
    */
   spawn<T>(task: Task<T>): Promise<T> {
     if (typeof task !== "function") {
       throw new TypeError(`task must be a function, got ${describe(task)}`);
     }
+    if (this.#state & ENDED) throw new ContextEndedError(this.path);
     return this.#run(task);
   }
 
@@ -1017,6 +1026,8 @@ export class Context {
   }
 
   #failed(error: unknown): void {
+    // Stopping because of a cancel is what a task should do, not a failure.
+    if ((this.#state & CANCELLED) && error instanceof CancelledError) return this.#settled();
     this.#xt().error = error;
     try {
       (this.#node?.cells?.get("failed") ?? this.#cell("failed")).total++;
@@ -1246,7 +1257,8 @@ export class ContextBuilder {
   /**
    * Makes the child and runs `task` in it. The child leaves the tree once the task has settled
    * and its own children have left. The promise gives the task's value or rethrows its error; an
-   * error nobody awaits is kept for status and never crashes the process.
+   * error nobody awaits is kept for status and never crashes the process. A `CancelledError` the
+   * task stops with once its context is cancelled is not a failure (see `Context.spawn`).
    *
    * @example
    * ```ts

@@ -309,6 +309,66 @@ Deno.test("making a child under an ended context throws ContextEndedError and ch
   assert.deepEqual(children(root), []);
 });
 
+Deno.test("spawn() on an ended context throws ContextEndedError, runs nothing and changes nothing", async () => {
+  const root = Context.root("global");
+  const conn = root.child("conn").create();
+  conn.incrementTotal("requests");
+  conn.end();
+  let ran = false;
+  assert.throws(() => conn.spawn(() => void (ran = true)), ContextEndedError);
+  assert.throws(
+    () => conn.spawn(() => {}),
+    /^ContextEndedError: context "global\.conn" has ended: no child can be made and no task/,
+  );
+  // A spawned context ends with its task: a late callback cannot run work in it unseen.
+  let job!: Context;
+  await root.child("job").spawn((ctx) => void (job = ctx));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(job.ended, true);
+  assert.throws(() => job.spawn(() => void (ran = true)), ContextEndedError);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(ran, false);
+  assert.equal(internals.running(conn), 0);
+  assert.equal(root.getTotal("requests", { deep: true }), 1);
+  assert.deepEqual(children(root), []);
+});
+
+Deno.test("a task that stops with the CancelledError of its cancelled context has not failed", async () => {
+  const root = Context.root("global");
+  const started = gate();
+  const stopped = root.child("worker").spawn(async (ctx) => {
+    started.open();
+    await ctx.wait();
+    ctx.signal.throwIfAborted(); // the usual way to stop
+  });
+  await started.promise;
+  root.cancel("SIGTERM");
+  const err = await stopped.catch((e) => e);
+  assert.ok(err instanceof CancelledError, "the handle still rejects with it");
+  assert.equal(err.reason, "SIGTERM");
+  await new Promise((r) => setTimeout(r, 0));
+  const tree = internals.tree(root);
+  assert.deepEqual(tree.failures, [], "no task-failed warning");
+  assert.equal(root.getTotal("failed", { deep: true }), 0);
+  assert.deepEqual(children(root), [], "the worker left the tree");
+});
+
+Deno.test("a CancelledError while the task's own context is not cancelled is still a failure", async () => {
+  const root = Context.root("global");
+  const other = Context.root("other");
+  other.cancel("elsewhere");
+  await assert.rejects(
+    root.child("worker").spawn(() => Promise.reject(other.signal.reason)),
+    CancelledError,
+  );
+  assert.equal(root.getTotal("failed", { deep: true }), 1);
+  // and any other error from a cancelled context is a failure too
+  const job = root.child("job").create();
+  job.cancel("stop");
+  await assert.rejects(job.spawn(() => Promise.reject(new Error("cleanup broke"))), /cleanup/);
+  assert.equal(job.getTotal("failed"), 1);
+});
+
 Deno.test("an unawaited failing task is recorded, counted and does not crash the run", async () => {
   let t = 0;
   const root = Context.root("global", { now: () => t });

@@ -432,6 +432,8 @@ Deno.test("SIGTERM while tasks wait for locks and two are deadlocked: all give u
     deadlocks: 0,
     permitsOut: 0,
     live: 0,
+    failed: 0,
+    taskFailed: 0,
     cancelled: "SIGTERM",
   });
   assert.doesNotMatch(app.stderr.text, /hung/);

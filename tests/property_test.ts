@@ -511,7 +511,10 @@ class World {
         const c = pending[op.i % pending.length];
         const gate = c.gate!;
         c.gate = undefined;
-        if (op.fail) {
+        if (op.fail && c.ctx.cancelled && op.i % 2 === 0) {
+          // The task stops because its context was cancelled: that is not a failure.
+          gate.reject(c.ctx.signal.reason);
+        } else if (op.fail) {
           this.cell(c.ctx.path, "failed").total++;
           gate.reject(new Error("the task failed on purpose"));
         } else gate.resolve();
@@ -637,8 +640,13 @@ class World {
     if (parent.ended) {
       const make = op.t === "create"
         ? () => parent.ctx.child(name).create()
-        : () => parent.ctx.child(name).spawn(() => {});
-      return await this.refused(make, ContextEndedError, /has ended/, "child of an ended context");
+        : op.p % 2 === 0
+        ? () => parent.ctx.child(name).spawn(() => {})
+        : () => parent.ctx.spawn(() => parent.ctx.incrementTotal(name)); // would change a total
+      const what = op.t === "spawn" && op.p % 2 === 1
+        ? "a task in an ended context"
+        : "child of an ended context";
+      return await this.refused(make, ContextEndedError, /has ended/, what);
     }
     if (op.t === "create") {
       const ctx = parent.ctx.child(name).create();
@@ -820,7 +828,10 @@ class World {
       (error) => {
         w.state = "rejected";
         w.error = error;
-        this.cell(c.ctx.path, "failed").total++; // the wait's task failed
+        // The wait's task failed, unless it gave up because its context was cancelled.
+        if (!(error instanceof CancelledError && c.ctx.cancelled)) {
+          this.cell(c.ctx.path, "failed").total++;
+        }
       },
     );
   }
