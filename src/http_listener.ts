@@ -10,6 +10,10 @@
  * `Authorization: Bearer <token>`. Without a token, requests whose `Host` is not a loopback name
  * are refused (403), so that a web page cannot read the status through DNS rebinding.
  *
+ * It is served by the same small server as the Unix socket (`local_http.ts`), with its limits
+ * against slow, huge and too many requests: a deadline and a size for the request head, a cap on
+ * open connections, a deadline for each write.
+ *
  * @module
  */
 
@@ -22,6 +26,7 @@ import {
   processInfo,
 } from "./endpoint.ts";
 import { describe } from "./names.ts";
+import { type LocalHttpLimits, serveLocalHttp } from "./local_http.ts";
 
 /** The environment variable that gives the TCP listener its bearer token. */
 export const TOKEN_ENV = "FASTN_CONTEXT_TOKEN";
@@ -122,6 +127,11 @@ export interface ServeHttpOptions extends HttpOptions {
    * @default {the main module's file name}
    */
   name?: string;
+  /**
+   * Limits against broken or hostile clients (see `local_http.ts`).
+   * @default {64 connections, 10 s and 16 KiB for a head, 64 header fields, 30 s for a write}
+   */
+  limits?: Partial<LocalHttpLimits>;
 }
 
 /**
@@ -204,7 +214,7 @@ function envToken(): string | undefined {
  * @throws {Error} when a non-loopback address has no token, or the port cannot be bound.
  */
 export function serveHttp(options: ServeHttpOptions): HttpListener {
-  checkHttpOptions(options, "options", ["root", "name"]);
+  checkHttpOptions(options, "options", ["root", "name", "limits"]);
   const hostname = options.hostname ?? "127.0.0.1";
   let token = options.token;
   if (token === undefined) {
@@ -223,24 +233,23 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
   const streams = new Set<OpenStream>();
   const stop = new AbortController();
   const expected = token === undefined ? undefined : new TextEncoder().encode(token);
-  const server = Deno.serve({
+  const server = serveLocalHttp({
     hostname,
     port: options.port,
     signal: stop.signal,
-    onListen() {},
-    onError: (e) => errorResponse(500, String(e)),
-  }, (req, served) => {
+    errorResponse,
+    limits: options.limits,
+  }, (req, completed) => {
     const refused = refuse(req, expected);
     if (refused !== undefined) return refused;
-    return handleRequest(req, served.completed, { root, info, streams });
+    return handleRequest(req, completed, { root, info, streams });
   });
-  const port = server.addr.port;
-  const host = server.addr.hostname.includes(":") ? `[${server.addr.hostname}]` : server.addr
-    .hostname;
+  const addr = server.addr as Deno.NetAddr;
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const address: HttpAddress = {
-    hostname: server.addr.hostname,
-    port,
-    url: `http://${host}:${port}/`,
+    hostname: addr.hostname,
+    port: addr.port,
+    url: `http://${host}:${addr.port}/`,
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

@@ -1,7 +1,8 @@
 /**
- * A small HTTP/1.1 server for the local status socket, with the limits `Deno.serve` does not
- * offer: at most `maxConnections` open at once, a deadline for the request head, a bound on its
- * size and number of fields, and a deadline for every write. One request per connection
+ * A small HTTP/1.1 server for the status, on a Unix socket (the local endpoint) or on TCP (the
+ * listener of `main(fn, { http })`), with the limits `Deno.serve` does not offer: at most
+ * `maxConnections` open at once, a deadline for the request head, a bound on its size and number
+ * of fields, and a deadline for every write. One request per connection
  * (`connection: close`), `GET` and `HEAD` only, no request bodies: all a status endpoint needs.
  *
  * What a hostile or broken client gets:
@@ -15,10 +16,12 @@
  * - a client that does not read its answer: closed once a write waits `writeTimeoutMs`.
  *
  * Bytes sent after the head are read and dropped, so a client cannot make the server hold them.
- * Internal: `serveStatus()` uses it.
+ * Internal: `serveStatus()` and `serveHttp()` use it.
  *
  * @module
  */
+
+import { describe } from "./names.ts";
 
 /** The limits of {@linkcode serveLocalHttp}. */
 export interface LocalHttpLimits {
@@ -61,10 +64,17 @@ export const DEFAULT_LOCAL_HTTP_LIMITS: Readonly<LocalHttpLimits> = Object.freez
 /** Makes an answer the server gives by itself (an error): a status code and a message. */
 export type ErrorResponse = (status: number, message: string) => Response;
 
-/** Options of {@linkcode serveLocalHttp}. */
+/**
+ * Options of {@linkcode serveLocalHttp}: where to listen, either `path` (a Unix socket) or
+ * `hostname` and `port` (TCP).
+ */
 export interface LocalHttpOptions {
-  /** The Unix socket's path. */
-  path: string;
+  /** The Unix socket's path, which must not exist; not with `hostname` and `port`. */
+  path?: string;
+  /** The TCP address to listen on, with `port`; not with `path`. */
+  hostname?: string;
+  /** The TCP port (0 picks a free one, see {@linkcode LocalHttpServer.addr}), with `hostname`. */
+  port?: number;
   /** Stops the server: the listener and every connection are closed. */
   signal: AbortSignal;
   /** Makes the answer the server itself gives (an error): a status code and a message. */
@@ -78,6 +88,8 @@ export type LocalHandler = (req: Request, completed: Promise<void>) => Response 
 
 /** A running server. */
 export interface LocalHttpServer {
+  /** Where it listens: the Unix socket, or the TCP address with the port bound. */
+  readonly addr: Deno.Addr;
   /** Settles once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
   /** How many connections are open now. */
@@ -109,13 +121,16 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
- * Serves `handler` on a Unix socket at `options.path` (which must not exist), within limits.
+ * Serves `handler` within limits, on a Unix socket at `options.path` (which must not exist) or on
+ * TCP at `options.hostname` and `options.port`.
  *
- * @throws when the socket cannot be bound, or for a limit that is not a positive integer.
+ * @throws {TypeError} when the options give neither or both forms of address, or a bad one.
+ * @throws {RangeError} for a port out of range, or a limit that is not a positive integer.
+ * @throws when the socket cannot be bound.
  */
 export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler): LocalHttpServer {
   const limits = checkLimits(options.limits ?? {});
-  const listener = Deno.listen({ transport: "unix", path: options.path });
+  const listener = listen(options);
   const open = new Set<Connection>();
   const running = new Set<Promise<void>>();
   const stop = (): void => {
@@ -132,6 +147,7 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
   const finished = (async () => {
     try {
       for await (const conn of listener) {
+        if (conn.remoteAddr.transport === "tcp") noDelay(conn as Deno.TcpConn);
         const c = new Connection(conn, open, options.errorResponse);
         if (open.size >= limits.maxConnections && !makeRoom(open)) {
           const message = `too many connections (${open.size} open, at most ` +
@@ -153,11 +169,52 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
     options.signal.removeEventListener("abort", stop);
   })();
   return {
+    addr: listener.addr,
     finished,
     get connections() {
       return open.size;
     },
   };
+}
+
+/** Binds the address of `options`: exactly one of `path`, or `hostname` with `port`. */
+function listen(options: LocalHttpOptions): Deno.Listener {
+  const { path, hostname, port } = options;
+  if (path !== undefined) {
+    if (hostname !== undefined || port !== undefined) {
+      throw new TypeError(
+        "options.path (a Unix socket) excludes options.hostname and options.port (TCP): give one",
+      );
+    }
+    if (typeof path !== "string" || path === "") {
+      throw new TypeError(`options.path must be a non-empty string, got ${describe(path)}`);
+    }
+    return Deno.listen({ transport: "unix", path });
+  }
+  if (hostname === undefined || port === undefined) {
+    throw new TypeError(
+      "options must give where to listen: path (a Unix socket), or hostname and port (TCP)",
+    );
+  }
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError(`options.hostname must be a non-empty string, got ${describe(hostname)}`);
+  }
+  if (typeof port !== "number") {
+    throw new TypeError(`options.port must be a number, got ${describe(port)}`);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new RangeError(`options.port must be an integer from 0 to 65535, got ${port}`);
+  }
+  return Deno.listen({ transport: "tcp", hostname, port });
+}
+
+/** Sends each write at once: an event of a stream should not wait for the last one's ack. */
+function noDelay(conn: Deno.TcpConn): void {
+  try {
+    conn.setNoDelay(true);
+  } catch {
+    // closed already
+  }
 }
 
 function track(running: Set<Promise<void>>, p: Promise<void>): void {
