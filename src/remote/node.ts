@@ -14,6 +14,19 @@ import { yamux } from "@libp2p/yamux";
 import { createLibp2p } from "libp2p";
 import type { KeyedIdentity } from "./identity.ts";
 
+/**
+ * How long an inbound connection has to finish its upgrade (Noise handshake, muxer), in ms.
+ * libp2p's default is 10 s; a handshake on a slow link takes a few round trips.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
+
+/**
+ * How long an inbound stream has to name its protocol, in ms. libp2p's default is 10 s, and
+ * libp2p@3.3.11 keeps a timer (about 650 bytes) this long for every inbound stream, even one that
+ * is long gone: a shorter time holds less after a flood of streams.
+ */
+export const INBOUND_NEGOTIATION_TIMEOUT_MS = 5_000;
+
 /** Options of {@linkcode createNode}. */
 export interface NodeOptions {
   /** Multiaddrs to listen on; none for a node that only dials. */
@@ -25,7 +38,10 @@ export interface NodeOptions {
   allowInbound?: (peerId: PeerId) => boolean;
   /** How long an idle TCP socket is kept, in ms. */
   socketInactivityTimeoutMs?: number;
-  /** How many inbound connections one host may open per second (libp2p's default is 5). */
+  /**
+   * How many inbound connections one host may open per second.
+   * @default {5 (libp2p's own)}
+   */
   inboundConnectionsPerSecond?: number;
 }
 
@@ -36,6 +52,7 @@ export async function createNode(
 ): Promise<Libp2p> {
   const allow = options.allowInbound;
   const listen = options.listen ?? [];
+  const perSecond = options.inboundConnectionsPerSecond ?? 5;
   return await createLibp2p({
     privateKey: identity.privateKey,
     addresses: { listen },
@@ -45,7 +62,16 @@ export async function createNode(
     })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { inboundConnectionThreshold: options.inboundConnectionsPerSecond },
+    connectionManager: {
+      inboundConnectionThreshold: perSecond,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      inboundStreamProtocolNegotiationTimeout: INBOUND_NEGOTIATION_TIMEOUT_MS,
+      // libp2p takes at most 10 connections in their upgrade at once (default), so 10 idle TCP
+      // connections locked every peer out, allowed ones too, for 10 s. Leave more room than one
+      // host can fill within its rate of connections per second before its first ones time out.
+      maxIncomingPendingConnections: perSecond * Math.ceil(INBOUND_UPGRADE_TIMEOUT_MS / 1_000) +
+        32,
+    },
     connectionGater: {
       // A node that only dials takes no inbound connection at all.
       denyInboundConnection: () => listen.length === 0,
