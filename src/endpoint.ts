@@ -73,11 +73,8 @@ export interface Endpoint extends AsyncDisposable {
 
 const encoder = new TextEncoder();
 
-/**
- * An open `/status/stream` answer.
- * @internal
- */
-export interface OpenStream {
+// An open `/status/stream` answer.
+interface OpenStream {
   abort(): void;
   completed: Promise<void>;
 }
@@ -116,21 +113,14 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   const path = `${dir}/${socketName(Deno.pid)}`;
   removeQuietly(path); // a stale socket of a dead process that had our pid
   const info = processInfo(options.name);
-  const streams = new Set<OpenStream>();
-  const stop = new AbortController();
-  const server = serveLocalHttp(
-    { path, signal: stop.signal, errorResponse, limits: options.limits },
-    (req, completed) => handleRequest(req, completed, { root, info, streams }),
-  );
+  const routes = serveRoutes({ path }, { root, info, limits: options.limits });
   Deno.chmodSync(path, 0o600);
   const onUnload = (): void => removeQuietly(path);
   globalThis.addEventListener("unload", onUnload);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     closing ??= (async () => {
-      await endStreams(streams);
-      stop.abort();
-      await server.finished.catch(() => {});
+      await routes.close();
       removeQuietly(path);
       globalThis.removeEventListener("unload", onUnload);
     })();
@@ -138,30 +128,72 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
 }
 
 /**
- * Ends the open streams cleanly (their last chunk sent), waiting at most half a second.
+ * Options of {@linkcode serveRoutes}.
  * @internal
  */
-export async function endStreams(streams: Set<OpenStream>): Promise<void> {
+export interface RoutesOptions {
+  /** The tree to serve. */
+  root: Context;
+  /** What `/info` answers. */
+  info: ProcessInfo;
+  /** Limits against broken or hostile clients; fields left out keep their default. */
+  limits?: Partial<LocalHttpLimits>;
+  /** The answer that refuses a request before it reaches the routes, or undefined to serve it. */
+  refuse?: (req: Request) => Response | undefined;
+}
+
+/**
+ * Running routes: where they listen, and `close()`, which ends every open stream cleanly, then
+ * stops serving. Twice is a no-op.
+ * @internal
+ */
+export interface Routes {
+  readonly addr: Deno.Addr;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the status routes on a Unix socket (`{ path }`) or TCP (`{ hostname, port }`), with the
+ * limits of `local_http.ts`: the one server behind the local endpoint and the TCP listener.
+ * @internal
+ */
+export function serveRoutes(
+  where: { path: string } | { hostname: string; port: number },
+  options: RoutesOptions,
+): Routes {
+  const { root, info, refuse } = options;
+  const streams = new Set<OpenStream>();
+  const stop = new AbortController();
+  const server = serveLocalHttp(
+    { ...where, signal: stop.signal, errorResponse, limits: options.limits },
+    (req, completed) => refuse?.(req) ?? handleRequest(req, completed, { root, info, streams }),
+  );
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      await endStreams(streams);
+      stop.abort();
+      await server.finished.catch(() => {});
+    })();
+  return { addr: server.addr, close };
+}
+
+// Ends the open streams cleanly (their last chunk sent), waiting at most half a second.
+async function endStreams(streams: Set<OpenStream>): Promise<void> {
   const open = [...streams];
   for (const s of open) s.abort();
   await Promise.race([Promise.allSettled(open.map((s) => s.completed)), delay(500)]);
 }
 
-/**
- * What the routes of a status server work on.
- * @internal
- */
-export interface RouteState {
+// What the routes of a status server work on.
+interface RouteState {
   root: Context;
   info: ProcessInfo;
   streams: Set<OpenStream>;
 }
 
-/**
- * Answers one request of a status server (the Unix-socket endpoint or the TCP listener).
- * @internal
- */
-export function handleRequest(req: Request, completed: Promise<void>, state: RouteState): Response {
+// Answers one request of a status server (the Unix-socket endpoint or the TCP listener).
+function handleRequest(req: Request, completed: Promise<void>, state: RouteState): Response {
   const { root, info, streams } = state;
   if (req.method !== "GET" && req.method !== "HEAD") {
     return errorResponse(405, `method ${req.method} is not allowed: only GET and HEAD`);

@@ -18,15 +18,9 @@
  */
 
 import { type Context, global } from "./context.ts";
-import {
-  endStreams,
-  errorResponse,
-  handleRequest,
-  type OpenStream,
-  processInfo,
-} from "./endpoint.ts";
+import { errorResponse, processInfo, serveRoutes } from "./endpoint.ts";
 import { describe } from "./names.ts";
-import { type LocalHttpLimits, serveLocalHttp } from "./local_http.ts";
+import type { LocalHttpLimits } from "./local_http.ts";
 
 /** The environment variable that gives the TCP listener its bearer token. */
 export const TOKEN_ENV = "FASTN_CONTEXT_TOKEN";
@@ -230,34 +224,21 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
   }
   const root = options.root ?? global();
   const info = processInfo(options.name);
-  const streams = new Set<OpenStream>();
-  const stop = new AbortController();
   const expected = token === undefined ? undefined : new TextEncoder().encode(token);
-  const server = serveLocalHttp({
-    hostname,
-    port: options.port,
-    signal: stop.signal,
-    errorResponse,
+  const routes = serveRoutes({ hostname, port: options.port }, {
+    root,
+    info,
     limits: options.limits,
-  }, (req, completed) => {
-    const refused = refuse(req, expected);
-    if (refused !== undefined) return refused;
-    return handleRequest(req, completed, { root, info, streams });
+    refuse: (req) => refuse(req, expected),
   });
-  const addr = server.addr as Deno.NetAddr;
+  const addr = routes.addr as Deno.NetAddr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const address: HttpAddress = {
     hostname: addr.hostname,
     port: addr.port,
     url: `http://${host}:${addr.port}/`,
   };
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> =>
-    closing ??= (async () => {
-      await endStreams(streams);
-      stop.abort();
-      await server.finished.catch(() => {});
-    })();
+  const close = routes.close;
   try {
     options.onListen?.(address);
   } catch (e) {
