@@ -7,9 +7,8 @@
 
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
-import type { Context } from "./context.ts";
 import type { DeadlockFinding } from "./deadlock.ts";
-import type { LockHolderInfo, LockWaiterInfo } from "./locks.ts";
+import type { NamedLock } from "./locks.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;
@@ -48,19 +47,7 @@ export type LockMode = "exclusive" | "read" | "write" | "permits";
  * held or waited on and remove themselves when they are free again, so the registry holds only
  * active locks and never keeps a dropped lock alive.
  */
-export interface RegisteredLock {
-  /** The lock's name. */
-  readonly name: string;
-  readonly kind: LockKind;
-  /** The context the lock was made on (`ctx.mutex(...)`). */
-  readonly owner: Context;
-  /** For a semaphore, its permit count; 1 otherwise. */
-  readonly capacity: number;
-  /** Current holders, oldest first. */
-  holders(): LockHolderInfo[];
-  /** Current waiters in queue order (first served first). */
-  waiters(): LockWaiterInfo[];
-}
+export type RegisteredLock = NamedLock;
 
 /** The state one context tree shares. */
 export class Tree {

@@ -42,6 +42,7 @@ import {
   type SystemMetrics,
 } from "../mod.ts";
 import { internals } from "../src/context.ts";
+import { BAD_AMOUNTS } from "./fixtures/bad_amounts.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -68,16 +69,7 @@ const amountArb: fc.Arbitrary<Tagged<number | undefined>> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(undefined, 0, 1, 2, 1_000).map(good) },
   {
     weight: 1,
-    arbitrary: fc.constantFrom<[unknown, ErrorConstructor]>(
-      [-1, RangeError],
-      [1.5, RangeError],
-      [NaN, RangeError],
-      [Infinity, RangeError],
-      [2 ** 53, RangeError],
-      ["1", TypeError],
-      [1n, TypeError],
-      [null, TypeError],
-    ).map(([v, type]) => bad(v, type)),
+    arbitrary: fc.constantFrom(...BAD_AMOUNTS).map(([v, type]) => bad(v, type)),
   },
 );
 

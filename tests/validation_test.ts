@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { configure, Context, counters, Metric, type MetricValue } from "../mod.ts";
 import { internals } from "../src/context.ts";
+import { BAD_AMOUNTS } from "./fixtures/bad_amounts.ts";
 
 // Casts for calls TypeScript would refuse: these tests are about what JavaScript callers pass.
 // deno-lint-ignore no-explicit-any
@@ -55,17 +56,7 @@ Deno.test("bad counter names are refused and change nothing", () => {
 Deno.test("an amount that is negative, fractional, not a number or unsafe is refused", () => {
   const root = Context.root("global");
   root.incrementTotal("bytes", 10);
-  const bad: Array<[unknown, ErrorConstructor]> = [
-    [-1, RangeError],
-    [1.5, RangeError],
-    [NaN, RangeError],
-    [Infinity, RangeError],
-    [2 ** 53, RangeError],
-    ["1", TypeError],
-    [1n, TypeError],
-    [null, TypeError],
-  ];
-  for (const [amount, type] of bad) {
+  for (const [amount, type] of BAD_AMOUNTS) {
     assert.throws(() => root.incrementTotal("bytes", amount as Any), (e: Error) => {
       assert.ok(e instanceof type);
       assert.match(e.message, /^amount must be/);
