@@ -15,7 +15,7 @@
  * @module
  */
 
-import { EXIT, statusCommand } from "./src/cli_status.ts";
+import { EXIT, statusCommand } from "./src/cli/status_command.ts";
 
 const USAGE = `usage: cli.ts <command> [options]
 

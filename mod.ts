@@ -39,10 +39,10 @@ export {
   global,
   type RootOptions,
   type Task,
-} from "./src/context.ts";
-export { Metric, type MetricKind, type MetricValue } from "./src/metric.ts";
-export type { JsonValue } from "./src/json.ts";
-export { type Config, configure } from "./src/config.ts";
+} from "./src/core/context.ts";
+export { Metric, type MetricKind, type MetricValue } from "./src/core/metric.ts";
+export type { JsonValue } from "./src/core/json.ts";
+export { type Config, configure } from "./src/core/config.ts";
 export {
   type ContextStatus,
   type LockStatus,
@@ -55,13 +55,17 @@ export {
   type SystemMetrics,
   type WarningCode,
   type WarningSeverity,
-} from "./src/status.ts";
-export { type RenderOptions, renderStatus } from "./src/render.ts";
-export { statusStream, type StatusStreamOptions } from "./src/stream.ts";
-export { formatBytes, formatDuration, formatNumber } from "./src/format.ts";
-export { main, type MainOptions } from "./src/main.ts";
-export { METRICS_CONTENT_TYPES, openMetrics, type OpenMetricsOptions } from "./src/openmetrics.ts";
-export { type HttpAddress, type HttpOptions } from "./src/http_listener.ts";
+} from "./src/status/status.ts";
+export { type RenderOptions, renderStatus } from "./src/status/render.ts";
+export { statusStream, type StatusStreamOptions } from "./src/status/stream.ts";
+export { formatBytes, formatDuration, formatNumber } from "./src/status/format.ts";
+export { main, type MainOptions } from "./src/serve/main.ts";
+export {
+  METRICS_CONTENT_TYPES,
+  openMetrics,
+  type OpenMetricsOptions,
+} from "./src/status/openmetrics.ts";
+export { type HttpAddress, type HttpOptions } from "./src/serve/http_listener.ts";
 export {
   type ContextMutex,
   type ContextRwLock,
@@ -78,11 +82,11 @@ export {
   type ReadGuard,
   type SemaphoreGuard,
   type WriteGuard,
-} from "./src/locks.ts";
+} from "./src/locks/locks.ts";
 export {
   type DeadlockFinding,
   type DeadlockListenerOptions,
   type DeadlockMember,
   onDeadlock,
   type Subscription,
-} from "./src/deadlock.ts";
+} from "./src/locks/deadlock.ts";

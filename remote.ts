@@ -63,7 +63,7 @@ export {
   type RunIdOptions,
   runRemoteStatus,
   type RunRemoteStatusOptions,
-} from "./src/remote/command.ts";
+} from "./src/cli/remote_command.ts";
 export {
   id52FromPeerId,
   id52ToPeerId,

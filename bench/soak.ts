@@ -16,7 +16,7 @@
 
 import { parseArgs } from "node:util";
 import { configure, Context } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {

@@ -8,9 +8,9 @@
  */
 
 import { Context, Metric } from "../mod.ts";
-import { renderStatus } from "../src/render.ts";
-import { status, statusJson } from "../src/status.ts";
-import type { SystemMetrics } from "../src/system_metrics.ts";
+import { renderStatus } from "../src/status/render.ts";
+import { status, statusJson } from "../src/status/status.ts";
+import type { SystemMetrics } from "../src/status/system_metrics.ts";
 import { SEED_SYSTEM } from "../tests/fixtures/system.ts";
 
 const SYSTEM: SystemMetrics = SEED_SYSTEM;

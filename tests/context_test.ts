@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bind, CancelledError, Context, ContextEndedError, current, global } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 
 function children(ctx: Context): Context[] {
   const out: Context[] = [];

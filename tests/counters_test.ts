@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { configure, Context, counters } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 
 function tick(): Promise<void> {
   return new Promise((r) => setTimeout(r, 0));

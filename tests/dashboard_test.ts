@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { configure, Context } from "../mod.ts";
-import { type HttpListener, serveHttp } from "../src/http_listener.ts";
+import { type HttpListener, serveHttp } from "../src/serve/http_listener.ts";
 import { exists, ROOT, SERVICE, socketDir, startApp } from "./fixtures/process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

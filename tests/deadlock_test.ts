@@ -6,7 +6,7 @@ import {
   type NamedLock,
   onDeadlock,
 } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { openStream } from "../src/cli_client.ts";
-import type { ContextStatus, Status } from "../src/status.ts";
+import { openStream } from "../src/cli/client.ts";
+import type { ContextStatus, Status } from "../src/status/status.ts";
 import {
   cli,
   exists,

@@ -18,7 +18,7 @@ import {
   statusJson,
   type SystemMetrics,
 } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 import { ROOT, socketDir, startApp } from "./fixtures/process.ts";
 
 const SYSTEM: SystemMetrics = NO_SYSTEM;

@@ -8,8 +8,8 @@ import {
   LockTimeoutError,
   type NamedLock,
 } from "../mod.ts";
-import { internals } from "../src/context.ts";
-import { leakedGuards } from "../src/locks.ts";
+import { internals } from "../src/core/context.ts";
+import { leakedGuards } from "../src/locks/locks.ts";
 import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
 
 // --- helpers -----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Context, main, Metric, openMetrics, type SystemMetrics } from "../mod.ts";
-import { serveHttp, TOKEN_ENV } from "../src/http_listener.ts";
-import { serveStatus } from "../src/endpoint.ts";
-import { snake } from "../src/openmetrics.ts";
+import { serveHttp, TOKEN_ENV } from "../src/serve/http_listener.ts";
+import { serveStatus } from "../src/serve/endpoint.ts";
+import { snake } from "../src/status/openmetrics.ts";
 import { socketDir } from "./fixtures/process.ts";
 
 const SYSTEM: SystemMetrics = {

@@ -41,7 +41,7 @@ import {
   statusJson,
   type SystemMetrics,
 } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 import { BAD_AMOUNTS } from "./fixtures/bad_amounts.ts";
 
 // deno-lint-ignore no-explicit-any

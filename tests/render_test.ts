@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { stripVTControlCharacters } from "node:util";
 import { Context, Metric } from "../mod.ts";
-import { internals } from "../src/context.ts";
-import { formatBytes, formatDuration, formatNumber } from "../src/format.ts";
-import { renderStatus } from "../src/render.ts";
-import { type Status, status, statusJson } from "../src/status.ts";
+import { internals } from "../src/core/context.ts";
+import { formatBytes, formatDuration, formatNumber } from "../src/status/format.ts";
+import { renderStatus } from "../src/status/render.ts";
+import { type Status, status, statusJson } from "../src/status/status.ts";
 import { NO_SYSTEM, SEED_SYSTEM } from "./fixtures/system.ts";
 import { fakeLock } from "./fixtures/fake_lock.ts";
-import type { SystemMetrics } from "../src/system_metrics.ts";
+import type { SystemMetrics } from "../src/status/system_metrics.ts";
 
 const S = 1_000;
 const M = 60 * S;

@@ -17,7 +17,7 @@ import {
   statusJson,
   statusStream,
 } from "../mod.ts";
-import { serveStatus } from "../src/endpoint.ts";
+import { serveStatus } from "../src/serve/endpoint.ts";
 import { socketDir } from "./fixtures/process.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { configure, Context } from "../mod.ts";
-import { internals } from "../src/context.ts";
-import { pendingStreamTimers, statusStream } from "../src/stream.ts";
+import { internals } from "../src/core/context.ts";
+import { pendingStreamTimers, statusStream } from "../src/status/stream.ts";
 import { NO_SYSTEM } from "./fixtures/system.ts";
-import type { SystemMetrics } from "../src/system_metrics.ts";
+import type { SystemMetrics } from "../src/status/system_metrics.ts";
 
 const SYSTEM: SystemMetrics = NO_SYSTEM;
 

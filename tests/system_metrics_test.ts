@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Context } from "../mod.ts";
-import { status } from "../src/status.ts";
-import { SystemSampler, type SystemSources } from "../src/system_metrics.ts";
+import { status } from "../src/status/status.ts";
+import { SystemSampler, type SystemSources } from "../src/status/system_metrics.ts";
 
 /** A fake /proc in a temp dir, a clock the test moves, and counted system calls. */
 async function fakeMachine(): Promise<{

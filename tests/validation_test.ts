@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { configure, Context, counters, Metric, type MetricValue } from "../mod.ts";
-import { internals } from "../src/context.ts";
+import { internals } from "../src/core/context.ts";
 import { BAD_AMOUNTS } from "./fixtures/bad_amounts.ts";
 
 // Casts for calls TypeScript would refuse: these tests are about what JavaScript callers pass.

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Status } from "../status.ts";
+import type { Status } from "../status/status.ts";
 
 /**
  * The protocol of one status snapshot: a `{}` request frame, one `{"status": …}` answer frame.

@@ -9,9 +9,9 @@
 import "./shim.ts";
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
-import { type Context, global } from "../context.ts";
-import { type Status, statusJson } from "../status.ts";
-import { statusStream } from "../stream.ts";
+import { type Context, global } from "../core/context.ts";
+import { type Status, statusJson } from "../status/status.ts";
+import { statusStream } from "../status/stream.ts";
 import { loadConfig } from "./config.ts";
 import { decodeId52, shortId52 } from "./id52.ts";
 import { id52OfPeerId, loadKeyedIdentity } from "./identity.ts";

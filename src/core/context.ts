@@ -18,7 +18,7 @@ import {
   newMutex,
   newRwLock,
   newSemaphore,
-} from "./locks.ts";
+} from "../locks/locks.ts";
 
 const als = new AsyncLocalStorage<Context>();
 

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { describe } from "./names.ts";
+import { describe } from "../core/names.ts";
 
 /** The limits of {@linkcode serveLocalHttp}. */
 export interface LocalHttpLimits {

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { type Context, current, internals } from "./context.ts";
+import { type Context, current, internals } from "../core/context.ts";
 import {
   checkDeadlock,
   endWait,
@@ -31,10 +31,10 @@ import {
   type WaitRecord,
   waitsElsewhere,
 } from "./deadlock.ts";
-import { checkName, describe } from "./names.ts";
-import type { LockKind, LockMode, RegisteredLock, Tree } from "./tree.ts";
+import { checkName, describe } from "../core/names.ts";
+import type { LockKind, LockMode, RegisteredLock, Tree } from "../core/tree.ts";
 
-export type { LockKind, LockMode } from "./tree.ts";
+export type { LockKind, LockMode } from "../core/tree.ts";
 
 // LockHolderInfo and LockWaiterInfo are the shapes the registry (tree.ts) reports and status
 // reads; they are defined here, once, with the public API.

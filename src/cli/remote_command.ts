@@ -4,13 +4,13 @@
  * @module
  */
 
-import { renderStatus } from "../render.ts";
-import type { Status } from "../status.ts";
-import { RemoteClient, type ResolvedTarget } from "./client.ts";
-import { RemoteStatusError } from "./errors.ts";
-import { shortId52 } from "./id52.ts";
-import { loadIdentity } from "./identity.ts";
-import { processIo } from "../cli_status.ts";
+import { renderStatus } from "../status/render.ts";
+import type { Status } from "../status/status.ts";
+import { RemoteClient, type ResolvedTarget } from "../remote/client.ts";
+import { RemoteStatusError } from "../remote/errors.ts";
+import { shortId52 } from "../remote/id52.ts";
+import { loadIdentity } from "../remote/identity.ts";
+import { processIo } from "./status_command.ts";
 
 /**
  * Where a command writes. Tests and embedders pass their own.

@@ -22,9 +22,9 @@
  * @module
  */
 
-import { Context, internals } from "./context.ts";
-import { describe } from "./names.ts";
-import type { LockKind, LockMode, RegisteredLock, Tree } from "./tree.ts";
+import { Context, internals } from "../core/context.ts";
+import { describe } from "../core/names.ts";
+import type { LockKind, LockMode, RegisteredLock, Tree } from "../core/tree.ts";
 
 // DeadlockFinding and DeadlockMember are what `tree.deadlocks` holds and status reads; they are
 // defined here, once, with the public API.

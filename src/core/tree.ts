@@ -7,8 +7,8 @@
 
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
-import type { DeadlockFinding } from "./deadlock.ts";
-import type { NamedLock } from "./locks.ts";
+import type { DeadlockFinding } from "../locks/deadlock.ts";
+import type { NamedLock } from "../locks/locks.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { pidOfSocket } from "./local_dir.ts";
+import { pidOfSocket } from "../serve/socket_dir.ts";
 
 /** The header every answer of a status endpoint carries; its value is the protocol version. */
 export const PROTOCOL_HEADER = "x-fastn-context";

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { config } from "./config.ts";
-import type { Context } from "./context.ts";
-import { unescapeSegment } from "./names.ts";
+import { config } from "../core/config.ts";
+import type { Context } from "../core/context.ts";
+import { unescapeSegment } from "../core/names.ts";
 import { formatDuration } from "./format.ts";
-import type { DeadlockFinding } from "./deadlock.ts";
-import type { LockKind, LockMode, Tree } from "./tree.ts";
+import type { DeadlockFinding } from "../locks/deadlock.ts";
+import type { LockKind, LockMode, Tree } from "../core/tree.ts";
 
 /**
  * How serious a warning is.

@@ -6,15 +6,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { getText, isAlive, openStream, type SseEvent, TargetError } from "./cli_client.ts";
-import { formatDuration } from "./format.ts";
+import { getText, isAlive, openStream, type SseEvent, TargetError } from "./client.ts";
+import { formatDuration } from "../status/format.ts";
 import {
   listSockets,
   localDir,
   type LocalSocket,
   type ProcessInfo,
   removeQuietly,
-} from "./local_dir.ts";
+} from "../serve/socket_dir.ts";
 
 /** Exit codes of the command line. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -91,7 +91,7 @@ export async function statusCommand(args: string[], io: CliIo = processIo()): Pr
 
   if (parsed.targets.length > 0) {
     // Only remote targets load libp2p (about 200 ms), so local status stays fast.
-    const { runRemoteStatus } = await import("../remote.ts");
+    const { runRemoteStatus } = await import("../../remote.ts");
     return await runRemoteStatus(parsed.targets, {
       json: parsed.json,
       watch: parsed.watch,

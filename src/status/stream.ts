@@ -5,7 +5,7 @@
  * @module
  */
 
-import { describe } from "./names.ts";
+import { describe } from "../core/names.ts";
 import {
   type Snapshot,
   snapshot,
@@ -13,8 +13,8 @@ import {
   type StatusOptions,
   withDashboard,
 } from "./status.ts";
-import type { Tree } from "./tree.ts";
-import { Context, global, internals } from "./context.ts";
+import type { Tree } from "../core/tree.ts";
+import { Context, global, internals } from "../core/context.ts";
 
 /**
  * Options of {@linkcode statusStream}.

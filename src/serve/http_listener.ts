@@ -17,10 +17,10 @@
  * @module
  */
 
-import { type Context, global } from "./context.ts";
+import { type Context, global } from "../core/context.ts";
 import { errorResponse, processInfo, serveRoutes } from "./endpoint.ts";
-import { describe } from "./names.ts";
-import type { LocalHttpLimits } from "./local_http.ts";
+import { describe } from "../core/names.ts";
+import type { LocalHttpLimits } from "./http_server.ts";
 
 /** The environment variable that gives the TCP listener its bearer token. */
 export const TOKEN_ENV = "FASTN_CONTEXT_TOKEN";

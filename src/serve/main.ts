@@ -6,9 +6,9 @@
  * @module
  */
 
-import { CancelledError, type Context, global, internals } from "./context.ts";
-import { describe } from "./names.ts";
-import { missingPermissions } from "./local_dir.ts";
+import { CancelledError, type Context, global, internals } from "../core/context.ts";
+import { describe } from "../core/names.ts";
+import { missingPermissions } from "./socket_dir.ts";
 import { defaultName, type Endpoint, serveStatus } from "./endpoint.ts";
 import {
   checkHttpOptions,
@@ -16,8 +16,8 @@ import {
   type HttpOptions,
   serveHttp,
 } from "./http_listener.ts";
-import { renderStatus } from "./render.ts";
-import { status } from "./status.ts";
+import { renderStatus } from "../status/render.ts";
+import { status } from "../status/status.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {

@@ -6,9 +6,9 @@
 
 import { styleText } from "node:util";
 import { formatBytes, formatDuration, formatNumber, formatPercent } from "./format.ts";
-import type { JsonValue } from "./json.ts";
-import type { MetricValue } from "./metric.ts";
-import { describe } from "./names.ts";
+import type { JsonValue } from "../core/json.ts";
+import type { MetricValue } from "../core/metric.ts";
+import { describe } from "../core/names.ts";
 import type { ContextStatus, LockStatus, LockWaiter, Status } from "./status.ts";
 import type { SystemMetrics } from "./system_metrics.ts";
 import { shortRef, type StatusWarning } from "./warnings.ts";

@@ -32,9 +32,9 @@
  * @module
  */
 
-import { Context, global, internals } from "./context.ts";
-import { FOLDED_SEGMENT, type PathNode } from "./counters.ts";
-import { describe, escapeSegment } from "./names.ts";
+import { Context, global, internals } from "../core/context.ts";
+import { FOLDED_SEGMENT, type PathNode } from "../core/counters.ts";
+import { describe, escapeSegment } from "../core/names.ts";
 import { type ContextStatus, snapshot, type StatusOptions } from "./status.ts";
 import type { WarningCode, WarningSeverity } from "./warnings.ts";
 

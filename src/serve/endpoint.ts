@@ -18,21 +18,21 @@
  * @module
  */
 
-import { type Context, global } from "./context.ts";
+import { type Context, global } from "../core/context.ts";
 import {
   ensurePrivateDir,
   localDir,
   type ProcessInfo,
   removeQuietly,
   socketName,
-} from "./local_dir.ts";
-import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "./cli_client.ts";
-import { renderStatus } from "./render.ts";
-import { type Status, status, statusJson } from "./status.ts";
-import { statusStream } from "./stream.ts";
-import { type LocalHttpLimits, serveLocalHttp } from "./local_http.ts";
-import { METRICS_CONTENT_TYPES, openMetrics } from "./openmetrics.ts";
-import { DASHBOARD_HTML } from "./dashboard_page.ts";
+} from "./socket_dir.ts";
+import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../cli/client.ts";
+import { renderStatus } from "../status/render.ts";
+import { type Status, status, statusJson } from "../status/status.ts";
+import { statusStream } from "../status/stream.ts";
+import { type LocalHttpLimits, serveLocalHttp } from "./http_server.ts";
+import { METRICS_CONTENT_TYPES, openMetrics } from "../status/openmetrics.ts";
+import { DASHBOARD_HTML } from "../status/dashboard_page.ts";
 
 export type { ProcessInfo };
 

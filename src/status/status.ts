@@ -8,15 +8,15 @@
  * @module
  */
 
-import { config } from "./config.ts";
-import { Context, global, internals } from "./context.ts";
-import type { PathNode } from "./counters.ts";
-import type { JsonValue } from "./json.ts";
-import type { MetricValue } from "./metric.ts";
-import { describe, escapeSegment } from "./names.ts";
+import { config } from "../core/config.ts";
+import { Context, global, internals } from "../core/context.ts";
+import type { PathNode } from "../core/counters.ts";
+import type { JsonValue } from "../core/json.ts";
+import type { MetricValue } from "../core/metric.ts";
+import { describe, escapeSegment } from "../core/names.ts";
 import { renderStatus } from "./render.ts";
 import { sharedSampler, type SystemMetrics } from "./system_metrics.ts";
-import { errorText, type LockKind, type LockMode, type Tree } from "./tree.ts";
+import { errorText, type LockKind, type LockMode, type Tree } from "../core/tree.ts";
 import {
   type CancelCandidate,
   collectWarnings,
