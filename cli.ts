@@ -15,7 +15,8 @@
  * @module
  */
 
-import { EXIT, statusCommand } from "./src/cli/status_command.ts";
+import { EXIT } from "./src/cli/io.ts";
+import { statusCommand } from "./src/cli/status_command.ts";
 
 const USAGE = `usage: cli.ts <command> [options]
 

@@ -27,19 +27,29 @@
  */
 
 export {
-  bind,
-  CancelledError,
   Context,
   ContextBuilder,
-  ContextEndedError,
+  type ContextMutex,
+  type ContextRwLock,
+  type ContextSemaphore,
   type CounterOptions,
-  counters,
-  current,
   type DataOptions,
-  global,
+  type LockHolderInfo,
+  type LockKind,
+  type LockMode,
+  type LockOptions,
+  type LockWaiterInfo,
+  type MutexGuard,
+  type NamedLock,
+  type ReadGuard,
   type RootOptions,
+  type SemaphoreGuard,
   type Task,
+  type WriteGuard,
 } from "./src/core/context.ts";
+export { CancelledError, ContextEndedError } from "./src/core/errors.ts";
+export { bind, counters, current, global } from "./src/core/current.ts";
+import "./src/locks/locks.ts";
 export { Metric, type MetricKind, type MetricValue } from "./src/core/metric.ts";
 export type { JsonValue } from "./src/core/json.ts";
 export { type Config, configure } from "./src/core/config.ts";
@@ -66,23 +76,7 @@ export {
   type OpenMetricsOptions,
 } from "./src/status/openmetrics.ts";
 export { type HttpAddress, type HttpOptions } from "./src/serve/http_listener.ts";
-export {
-  type ContextMutex,
-  type ContextRwLock,
-  type ContextSemaphore,
-  type LockHolderInfo,
-  type LockKind,
-  type LockMode,
-  type LockOptions,
-  LockTimeoutError,
-  type LockTimeoutInit,
-  type LockWaiterInfo,
-  type MutexGuard,
-  type NamedLock,
-  type ReadGuard,
-  type SemaphoreGuard,
-  type WriteGuard,
-} from "./src/locks/locks.ts";
+export { LockTimeoutError, type LockTimeoutInit } from "./src/locks/errors.ts";
 export {
   type DeadlockFinding,
   type DeadlockListenerOptions,

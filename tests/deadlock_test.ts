@@ -8,6 +8,7 @@ import {
 } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
 import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
+import { lockRegistry } from "../src/locks/registry.ts";
 
 // --- helpers -----------------------------------------------------------------------------------
 
@@ -47,7 +48,7 @@ function assertChain(f: DeadlockFinding, locks: NamedLock[]): void {
 }
 
 function deadlocks(root: Context): DeadlockFinding[] {
-  return internals.tree(root).deadlocks;
+  return lockRegistry(internals.tree(root)).deadlocks;
 }
 
 // --- cycles ------------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ Deno.test("two contexts taking two mutexes in opposite order are a 2-member cycl
   gb.release();
   (await w1).release();
   ga.release();
-  assert.equal(internals.tree(root).locks.size, 0);
+  assert.equal(lockRegistry(internals.tree(root)).locks.size, 0);
 });
 
 Deno.test("a 3-member cycle through a mutex, rwlock readers and a semaphore is found", async () => {
@@ -383,7 +384,7 @@ async function healthy(seed: number, shareContext: boolean): Promise<number> {
   await yields(1);
   assert.deepEqual(heard, []);
   assert.deepEqual(deadlocks(root), []);
-  assert.equal(internals.tree(root).locks.size, 0);
+  assert.equal(lockRegistry(internals.tree(root)).locks.size, 0);
   return sections;
 }
 

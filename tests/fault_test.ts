@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
 import { ROOT, socketDir, startApp } from "./fixtures/process.ts";
+import { lockRegistry } from "../src/locks/registry.ts";
 
 const SYSTEM: SystemMetrics = NO_SYSTEM;
 
@@ -38,8 +39,8 @@ function assertNothingLeft(
   semaphores: Array<{ available: number; capacity: number }>,
 ): void {
   assert.equal(internals.firstChild(root), undefined, "the tree is empty");
-  assert.equal(internals.tree(root).locks.size, 0, "the lock registry is empty");
-  assert.equal(internals.tree(root).deadlocks.length, 0, "no deadlock is left");
+  assert.equal(lockRegistry(internals.tree(root)).locks.size, 0, "the lock registry is empty");
+  assert.equal(lockRegistry(internals.tree(root)).deadlocks.length, 0, "no deadlock is left");
   for (const sem of semaphores) assert.equal(sem.available, sem.capacity, "every permit is back");
   const s = snapshot(root);
   assert.deepEqual([s.activeLocks, s.lockWaiters], [[], []]);

@@ -9,7 +9,7 @@ import {
   type NamedLock,
 } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
-import { leakedGuards } from "../src/locks/locks.ts";
+import { leakedGuards, lockRegistry } from "../src/locks/registry.ts";
 import { clocked, mulberry32, yields } from "./fixtures/lock_helpers.ts";
 
 // --- helpers -----------------------------------------------------------------------------------
@@ -31,7 +31,11 @@ function start<T>(ctx: Context, fn: () => Promise<T>): Promise<T> {
 function assertFree(lock: NamedLock): void {
   assert.deepEqual(lock.holders(), [], `${lock.name}: no holder`);
   assert.deepEqual(lock.waiters(), [], `${lock.name}: no waiter`);
-  assert.equal(internals.tree(lock.owner).locks.has(lock as never), false, `${lock.name}: free`);
+  assert.equal(
+    lockRegistry(internals.tree(lock.owner)).locks.has(lock as never),
+    false,
+    `${lock.name}: free`,
+  );
 }
 
 // --- guards ------------------------------------------------------------------------------------
@@ -148,7 +152,7 @@ Deno.test("holders and waiters are current() at the call, with mode, permits and
 
 Deno.test("the tree's registry holds a lock only while it is held or waited on", async () => {
   const { root } = clocked();
-  const locks = internals.tree(root).locks;
+  const locks = lockRegistry(internals.tree(root)).locks;
   const m = root.mutex("m", 0);
   const rw = root.rwlock("rw", 0);
   const sem = root.semaphore("sem", 2);
@@ -415,7 +419,7 @@ async function interleave(seed: number, tasks: number, steps: number): Promise<s
     });
   }));
   for (const l of [m, rw, sem]) assertFree(l);
-  assert.equal(internals.tree(root).locks.size, 0);
+  assert.equal(lockRegistry(internals.tree(root)).locks.size, 0);
   assert.equal(sem.available, 3);
   assert.equal(rw.tryRead()!.value, writes);
   return trace;
@@ -485,8 +489,8 @@ Deno.test("10,000 cancelled and timed-out waits leave no waiter and no permit be
   const all = sem.tryAcquire(5);
   assert.ok(all, "the full permit count is available");
   all.release();
-  assert.equal(tree.locks.size, 0);
-  assert.equal(tree.deadlocks.length, 0);
+  assert.equal(lockRegistry(tree).locks.size, 0);
+  assert.equal(lockRegistry(tree).deadlocks.length, 0);
   for (const ctx of contexts) ctx.end();
 });
 

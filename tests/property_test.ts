@@ -43,6 +43,7 @@ import {
 } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
 import { BAD_AMOUNTS } from "./fixtures/bad_amounts.ts";
+import { lockRegistry } from "../src/locks/registry.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -996,7 +997,7 @@ class World {
   }
 
   #checkLocks(): void {
-    const registry = internals.tree(this.root).locks;
+    const registry = lockRegistry(internals.tree(this.root)).locks;
     for (const l of this.locks) {
       const holders = l.lock.holders() as Array<
         { context: Context; mode: string; permits: number }
@@ -1040,7 +1041,7 @@ class World {
       // Only a lock in use is in the registry.
       assert.equal(registry.has(l.lock), holders.length + waiters.length > 0, "the registry");
     }
-    for (const finding of internals.tree(this.root).deadlocks) {
+    for (const finding of lockRegistry(internals.tree(this.root)).deadlocks) {
       for (const m of finding.members) {
         const waits = this.waits.some((w) =>
           w.state === "pending" && w.ctx.ctx === m.context && w.lock.name === m.lockName
@@ -1111,8 +1112,16 @@ class World {
     this.check();
     assert.ok(this.root.ended, "the root ended");
     assert.equal(internals.firstChild(this.root), undefined, "the tree is empty");
-    assert.equal(internals.tree(this.root).locks.size, 0, "the lock registry is empty");
-    assert.equal(internals.tree(this.root).deadlocks.length, 0, "no deadlock is left");
+    assert.equal(
+      lockRegistry(internals.tree(this.root)).locks.size,
+      0,
+      "the lock registry is empty",
+    );
+    assert.equal(
+      lockRegistry(internals.tree(this.root)).deadlocks.length,
+      0,
+      "no deadlock is left",
+    );
     for (const l of this.locks) {
       if (l.kind === "semaphore") assert.equal(l.lock.available, l.capacity, "permits back");
       assert.deepEqual(l.lock.waiters(), []);

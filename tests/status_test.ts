@@ -5,6 +5,7 @@ import { type Status, status, statusJson, type StatusWarning } from "../src/stat
 import type { SystemMetrics } from "../src/status/system_metrics.ts";
 import { TINY_SYSTEM } from "./fixtures/system.ts";
 import { fakeLock } from "./fixtures/fake_lock.ts";
+import { lockRegistry } from "../src/locks/registry.ts";
 
 const T0 = Date.UTC(2025, 0, 6, 9, 0, 0);
 
@@ -210,7 +211,7 @@ Deno.test("a deadlock is critical and names every member", () => {
   const a = root.child("a").create(), b = root.child("b").create();
   fakeLock(root, "l1", [{ context: a, since: T0 }], [{ context: b, since: T0 }]);
   fakeLock(root, "l2", [{ context: b, since: T0 }], [{ context: a, since: T0 }]);
-  internals.tree(root).deadlocks.push({
+  lockRegistry(internals.tree(root)).deadlocks.push({
     members: [
       { context: a, lockName: "l2", kind: "mutex", mode: "exclusive" },
       { context: b, lockName: "l1", kind: "mutex", mode: "exclusive" },

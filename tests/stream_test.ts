@@ -4,6 +4,7 @@ import { internals } from "../src/core/context.ts";
 import { pendingStreamTimers, statusStream } from "../src/status/stream.ts";
 import { NO_SYSTEM } from "./fixtures/system.ts";
 import type { SystemMetrics } from "../src/status/system_metrics.ts";
+import { lockRegistry } from "../src/locks/registry.ts";
 
 const SYSTEM: SystemMetrics = NO_SYSTEM;
 
@@ -131,7 +132,7 @@ Deno.test("a lock that becomes held too long is shown without any other change",
     const root = Context.root("global");
     const job = root.child("job").create();
     const since = Date.now();
-    internals.tree(root).locks.add({
+    lockRegistry(internals.tree(root)).locks.add({
       name: "slow",
       kind: "mutex",
       owner: root,

@@ -178,7 +178,7 @@ Deno.test("on the real machine every value is there and plausible", () => {
 Deno.test("a status is taken without any permission, with reasons for what is missing", async () => {
   const code = `
     import { Context } from "${new URL("../mod.ts", import.meta.url)}";
-    import { statusJson } from "${new URL("../src/status.ts", import.meta.url)}";
+    import { statusJson } from "${new URL("../src/status/status.ts", import.meta.url)}";
     const s = statusJson({ root: Context.root("global") });
     console.log(JSON.stringify(s.system));
   `;

@@ -6,12 +6,9 @@
  * @module
  */
 
-import { pidOfSocket } from "../serve/socket_dir.ts";
+import { isAlive, pidOfSocket, PROTOCOL_HEADER } from "../serve/socket_dir.ts";
 
-/** The header every answer of a status endpoint carries; its value is the protocol version. */
-export const PROTOCOL_HEADER = "x-fastn-context";
-/** The protocol version this package speaks. */
-export const PROTOCOL_VERSION = "1";
+export { isAlive } from "../serve/socket_dir.ts";
 
 /**
  * Why a local target could not be read:
@@ -353,17 +350,6 @@ function processGone(path: string): boolean {
   }
   const pid = pidOfSocket(path.slice(path.lastIndexOf("/") + 1));
   return pid !== undefined && !isAlive(pid);
-}
-
-/** Whether process `pid` runs (true when that cannot be told, without `--allow-run`). */
-export function isAlive(pid: number): boolean {
-  try {
-    if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return true;
-    Deno.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
 }
 
 function indexOfHeadEnd(bytes: Uint8Array): number {

@@ -10,27 +10,9 @@ import { RemoteClient, type ResolvedTarget } from "../remote/client.ts";
 import { RemoteStatusError } from "../remote/errors.ts";
 import { shortId52 } from "../remote/id52.ts";
 import { loadIdentity } from "../remote/identity.ts";
-import { processIo } from "./status_command.ts";
+import { type CommandIo, EXIT, headerLine, messageOf, processIo, redraw, watchStop } from "./io.ts";
 
-/**
- * Where a command writes. Tests and embedders pass their own.
- *
- * @example
- * ```ts
- * import type { CommandIo } from "@fastn/context/remote";
- *
- * const out: string[] = [];
- * const io: CommandIo = { out: (t) => out.push(t), err: (t) => out.push(t), isTerminal: false };
- * ```
- */
-export interface CommandIo {
-  /** Writes to standard output. */
-  out(text: string): void;
-  /** Writes to standard error. */
-  err(text: string): void;
-  /** Whether standard output is a terminal: a watch then redraws in place. */
-  isTerminal: boolean;
-}
+export type { CommandIo } from "./io.ts";
 
 /**
  * Options of {@linkcode runRemoteStatus}: what `cli.ts status` parsed from its flags.
@@ -142,14 +124,14 @@ export async function runRemoteStatus(
   const names = splitTargets(targets);
   if (names.length === 0) {
     io.err(`${PREFIX}: no target: give an alias or an id52 (alice, alice,bob,prod)\n`);
-    return 1;
+    return EXIT.failed;
   }
   let client: RemoteClient;
   try {
     client = await RemoteClient.open({ home: options.home, timeoutMs: options.timeoutMs });
   } catch (e) {
     io.err(`${PREFIX}: ${messageOf(e)}\n`);
-    return 1;
+    return EXIT.failed;
   }
   try {
     const peers: (ResolvedTarget | Error)[] = names.map((name) => {
@@ -190,10 +172,10 @@ export async function runId(options: RunIdOptions = {}): Promise<number> {
   try {
     const identity = await loadIdentity({ home: options.home });
     io.out(`${identity.id52}\n`);
-    return 0;
+    return EXIT.ok;
   } catch (e) {
     io.err(`cli.ts id: ${messageOf(e)}\n`);
-    return 1;
+    return EXIT.failed;
   }
 }
 
@@ -212,10 +194,7 @@ export function splitTargets(targets: string[]): string[] {
 /** The header above a peer's dashboard: alias (or id52) and the id52's first characters. */
 export function remoteHeader(peer: ResolvedTarget, color: boolean): string {
   const label = peer.alias ?? peer.target;
-  const text = label === peer.id52
-    ? `── ${peer.id52} ──`
-    : `── ${label} · ${shortId52(peer.id52)}… ──`;
-  return color ? `\x1b[1;36m${text}\x1b[0m` : text;
+  return headerLine(label === peer.id52 ? peer.id52 : `${label} · ${shortId52(peer.id52)}…`, color);
 }
 
 async function once(
@@ -260,7 +239,7 @@ async function once(
   }
   if (options.json) io.out(JSON.stringify(jsonList, null, 2) + "\n");
   else if (screens.length > 0) io.out(screens.join("\n\n") + "\n");
-  return failed ? 1 : 0;
+  return failed ? EXIT.failed : EXIT.ok;
 }
 
 interface Watched {
@@ -277,13 +256,7 @@ async function watch(
   io: CommandIo,
 ): Promise<number> {
   let failed = false;
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  const onUser = (): void => stop.abort();
-  if (options.signal?.aborted) stop.abort();
-  options.signal?.addEventListener("abort", onUser, { once: true });
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  using stop = watchStop(options.signal);
   const watched: Watched[] = [];
 
   const draw = (): void => {
@@ -293,8 +266,7 @@ async function watch(
       if (w.note !== undefined) return `${head}\n(${w.note})`;
       return w.screen === undefined ? `${head}\n(connecting…)` : `${head}\n${w.screen}`;
     });
-    const clear = io.isTerminal ? "\x1b[H\x1b[2J" : "";
-    io.out(`${clear}${parts.join("\n\n")}\n${io.isTerminal ? "" : "\n"}`);
+    redraw(io, parts);
   };
 
   const follow = async (w: Watched): Promise<void> => {
@@ -330,24 +302,19 @@ async function watch(
     }
   };
 
-  try {
-    const runs: Promise<void>[] = [];
-    for (const p of peers) {
-      if (p instanceof Error) {
-        failed = true;
-        io.err(`${PREFIX}: ${messageOf(p)}\n`);
-        continue;
-      }
-      const w: Watched = { peer: p, screen: undefined, note: undefined };
-      watched.push(w);
-      runs.push(follow(w));
+  const runs: Promise<void>[] = [];
+  for (const p of peers) {
+    if (p instanceof Error) {
+      failed = true;
+      io.err(`${PREFIX}: ${messageOf(p)}\n`);
+      continue;
     }
-    await Promise.all(runs);
-  } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    options.signal?.removeEventListener("abort", onUser);
+    const w: Watched = { peer: p, screen: undefined, note: undefined };
+    watched.push(w);
+    runs.push(follow(w));
   }
-  return failed ? 1 : 0;
+  await Promise.all(runs);
+  return failed ? EXIT.failed : EXIT.ok;
 }
 
 // The dashboard of a status received as JSON; a status the renderer cannot take is an error
@@ -362,8 +329,4 @@ function render(peer: ResolvedTarget, status: Status, color: boolean): string | 
       { id52: peer.id52, cause: e },
     );
   }
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

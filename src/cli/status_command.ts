@@ -9,15 +9,21 @@ import { parseArgs } from "node:util";
 import { getText, isAlive, openStream, type SseEvent, TargetError } from "./client.ts";
 import { formatDuration } from "../status/format.ts";
 import {
+  type CommandIo as CliIo,
+  EXIT,
+  headerLine,
+  processIo,
+  redraw,
+  wantsColor,
+  watchStop,
+} from "./io.ts";
+import {
   listSockets,
   localDir,
   type LocalSocket,
   type ProcessInfo,
   removeQuietly,
 } from "../serve/socket_dir.ts";
-
-/** Exit codes of the command line. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** The text of `cli.ts status --help`. */
 export const STATUS_HELP = `usage: cli.ts status [options]
@@ -41,31 +47,6 @@ Processes publish their sockets in $FASTN_CONTEXT_DIR (default /tmp/fastn-contex
 
 exit codes: 0 every target answered, 1 a target failed or none was found, 2 a usage error`;
 
-/** Where the command writes. Tests and embedders pass their own. */
-export interface CliIo {
-  /** Writes to standard output. */
-  out(text: string): void;
-  /** Writes to standard error. */
-  err(text: string): void;
-  /** Whether standard output is a terminal (colours, redrawing in place). */
-  isTerminal: boolean;
-}
-
-/** The io of the running process. */
-export function processIo(): CliIo {
-  return {
-    out: (text) => writeAll(Deno.stdout, text),
-    err: (text) => writeAll(Deno.stderr, text),
-    isTerminal: Deno.stdout.isTerminal(),
-  };
-}
-
-function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let off = 0;
-  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
-}
-
 interface Parsed {
   targets: string[];
   pids: number[] | undefined;
@@ -75,7 +56,10 @@ interface Parsed {
 }
 
 /** Runs `status` with the arguments after the word `status`; resolves with the exit code. */
-export async function statusCommand(args: string[], io: CliIo = processIo()): Promise<number> {
+export async function statusCommand(
+  args: string[],
+  io: CliIo = processIo(),
+): Promise<number> {
   let parsed: Parsed;
   try {
     const r = parseOptions(args, io);
@@ -91,7 +75,7 @@ export async function statusCommand(args: string[], io: CliIo = processIo()): Pr
 
   if (parsed.targets.length > 0) {
     // Only remote targets load libp2p (about 200 ms), so local status stays fast.
-    const { runRemoteStatus } = await import("../../remote.ts");
+    const { runRemoteStatus } = await import("./remote_command.ts");
     return await runRemoteStatus(parsed.targets, {
       json: parsed.json,
       watch: parsed.watch,
@@ -158,17 +142,8 @@ function parseOptions(args: string[], io: CliIo): Parsed | "help" {
     pids,
     watch: values.watch === true,
     json: values.json === true,
-    color: values["no-color"] ? false : values.color ? true : io.isTerminal && !hasNoColorEnv(),
+    color: wantsColor(io, { color: values.color, noColor: values["no-color"] }),
   };
-}
-
-function hasNoColorEnv(): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted" &&
-      (Deno.env.get("NO_COLOR") ?? "") !== "";
-  } catch {
-    return false;
-  }
 }
 
 /** A process to read, with what `/info` said. */
@@ -322,10 +297,8 @@ function targetError(t: Target, e: TargetError): string {
 
 /** The line above a process's tree: pid, name and uptime. */
 export function header(t: Target, now: number, color: boolean): string {
-  const text = `── pid ${t.pid} · ${t.info.name} · up ${
-    formatDuration(Math.max(0, now - t.info.startedAt))
-  } ──`;
-  return color ? `\x1b[1;36m${text}\x1b[0m` : text;
+  const up = formatDuration(Math.max(0, now - t.info.startedAt));
+  return headerLine(`pid ${t.pid} · ${t.info.name} · up ${up}`, color);
 }
 
 interface Watched {
@@ -341,10 +314,7 @@ async function watch(
   failedBefore: boolean,
 ): Promise<number> {
   let failed = failedBefore;
-  const stop = new AbortController();
-  const onSigint = (): void => stop.abort();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSigint);
+  using stop = watchStop();
   const watched = new Map<number, Watched>();
   const route = opts.json
     ? "/status/stream"
@@ -359,8 +329,7 @@ async function watch(
       if (w.gone !== undefined) parts.push(`${head}\n(${w.gone})`);
       else if (w.screen !== undefined) parts.push(`${head}\n${w.screen.replace(/\n+$/, "")}`);
     }
-    const clear = io.isTerminal ? "\x1b[H\x1b[2J" : "";
-    io.out(`${clear}${parts.join("\n\n")}\n${io.isTerminal ? "" : "\n"}`);
+    redraw(io, parts);
   };
 
   const follow = async (t: Target): Promise<void> => {
@@ -398,10 +367,6 @@ async function watch(
     }
   };
 
-  try {
-    await Promise.all(initial.map(follow));
-  } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSigint);
-  }
+  await Promise.all(initial.map(follow));
   return failed ? EXIT.failed : EXIT.ok;
 }

@@ -10,17 +10,11 @@ import type { Cell, PathNode } from "./counters.ts";
 import { type JsonValue, toJsonValue } from "./json.ts";
 import { checkMetric, type MetricValue } from "./metric.ts";
 import { checkName, describe, escapeSegment } from "./names.ts";
-import { errorText, Tree } from "./tree.ts";
-import {
-  type ContextMutex,
-  type ContextRwLock,
-  type ContextSemaphore,
-  newMutex,
-  newRwLock,
-  newSemaphore,
-} from "../locks/locks.ts";
+import { Tree } from "./tree.ts";
+import { CancelledError, ContextEndedError } from "./errors.ts";
 
-const als = new AsyncLocalStorage<Context>();
+/** The running task's context. Internal: read it with `current()`. @internal */
+export const als: AsyncLocalStorage<Context> = new AsyncLocalStorage<Context>();
 
 // #state bits
 const CANCELLED = 1;
@@ -37,78 +31,6 @@ interface CancelCause {
   readonly origin: Context;
   readonly at: number;
   error: CancelledError | undefined;
-}
-
-/**
- * The error a cancelled context's {@linkcode Context.signal} is aborted with, and that lock
- * waits reject with when their context is cancelled. `reason` is the value given to
- * {@linkcode Context.cancel}.
- *
- * @example Telling a cancellation from a failure
- * ```ts
- * import { CancelledError, Context } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const ctx = Context.root("svc");
- * ctx.cancel("shutdown");
- * const err = ctx.signal.reason;
- * assert.ok(err instanceof CancelledError);
- * assert.deepEqual(err.reason, "shutdown");
- * assert.deepEqual(err.message, 'context "svc" was cancelled: shutdown');
- * ```
- */
-export class CancelledError extends Error {
-  /** The reason given to `cancel()`. */
-  readonly reason: unknown;
-  /** The path of the context `cancel()` was called on. */
-  readonly contextPath: string;
-
-  /**
-   * Makes the error for a cancel of the context at `contextPath`.
-   *
-   * @param contextPath The path of the context that was cancelled.
-   * @param reason The reason given to `cancel()`.
-   */
-  constructor(contextPath: string, reason: unknown) {
-    super(`context "${contextPath}" was cancelled: ${reasonText(reason)}`);
-    this.name = "CancelledError";
-    this.reason = reason;
-    this.contextPath = contextPath;
-  }
-}
-
-/**
- * Thrown when a child is made under, or a task spawned in, a context that has already left the
- * tree: its task settled with no descendants left, or it was ended. Nothing runs and nothing
- * changes, so work can never hide from status in a context status no longer shows.
- *
- * @example
- * ```ts
- * import { Context, ContextEndedError } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const conn = Context.root("svc").child("conn").create();
- * conn.end();
- * assert.throws(() => conn.child("late").create(), ContextEndedError);
- * assert.throws(() => conn.spawn(() => "late work"), ContextEndedError);
- * ```
- */
-export class ContextEndedError extends Error {
-  /** The path of the context that had ended. */
-  readonly contextPath: string;
-
-  /**
-   * Makes the error for the context at `contextPath`.
-   *
-   * @param contextPath The path of the context that had ended.
-   */
-  constructor(contextPath: string) {
-    super(
-      `context "${contextPath}" has ended: no child can be made and no task spawned in it`,
-    );
-    this.name = "ContextEndedError";
-    this.contextPath = contextPath;
-  }
 }
 
 /** Options of {@linkcode Context.root}. */
@@ -686,7 +608,7 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name.
    */
   mutex<T>(name: string, value: T): ContextMutex<T> {
-    return newMutex(this, name, value);
+    return lockFactory().mutex(this, name, value);
   }
 
   /**
@@ -713,7 +635,7 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name.
    */
   rwlock<T>(name: string, value: T): ContextRwLock<T> {
-    return newRwLock(this, name, value);
+    return lockFactory().rwlock(this, name, value);
   }
 
   /**
@@ -740,7 +662,7 @@ export class Context {
    * @throws {TypeError} / {RangeError} for a bad name or permit count.
    */
   semaphore(name: string, permits: number): ContextSemaphore {
-    return newSemaphore(this, name, permits);
+    return lockFactory().semaphore(this, name, permits);
   }
 
   /**
@@ -1316,10 +1238,6 @@ function missingCause(c: Context): CancelCause {
   return { reason: undefined, origin: c, at: internals.lastActivity(c), error: undefined };
 }
 
-function reasonText(reason: unknown): string {
-  return reason === undefined ? "no reason given" : errorText(reason);
-}
-
 function secretOption(options: unknown): boolean {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
@@ -1340,94 +1258,378 @@ function checkAmount(amount: unknown): void {
   }
 }
 
-let globalContext: Context | undefined;
+// ---------------------------------------------------------------------------------------------
+// The named locks a context hands out: their public shapes live here, beside `Context`, because
+// each names the other (a lock's holders are contexts; `ctx.mutex()` returns a lock). The
+// implementations live in `src/locks/`, which registers them with `provideLocks()` when it
+// loads, so that this module imports nothing from it.
 
 /**
- * The application's global context, made on first use. `main()` runs its function in it.
- *
- * @example
- * ```ts
- * import { global } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(global().name, "global");
- * assert.deepEqual(global(), global());
- * ```
+ * What makes the named locks of {@linkcode Context.mutex}, {@linkcode Context.rwlock} and
+ * {@linkcode Context.semaphore}. Internal: `src/locks/` provides it.
+ * @internal
  */
-export function global(): Context {
-  return globalContext ??= Context.root("global");
+export interface LockFactory {
+  /** Makes a mutex owned by `owner` (arguments already checked by nothing: it checks them). */
+  mutex<T>(owner: Context, name: string, value: T): ContextMutex<T>;
+  /** Makes a reader-writer lock owned by `owner`. */
+  rwlock<T>(owner: Context, name: string, value: T): ContextRwLock<T>;
+  /** Makes a semaphore owned by `owner`. */
+  semaphore(owner: Context, name: string, permits: number): ContextSemaphore;
 }
 
-/**
- * The context of the running task: the innermost `spawn()` around this code, across `await`,
- * timers and promise combinators; {@linkcode global} outside any task.
- *
- * @example
- * ```ts
- * import { current, global } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(current(), global());
- * await global().child("job").spawn(async (ctx) => {
- *   await new Promise((r) => setTimeout(r, 1));
- *   assert.deepEqual(current(), ctx);
- * });
- * ```
- */
-export function current(): Context {
-  return als.getStore() ?? globalContext ?? global();
-}
+let locks: LockFactory | undefined;
 
 /**
- * Returns `fn` bound to the context that is current now, so that a callback run later by
- * something else (an event emitter, a native callback) still sees this context as `current()`.
- *
- * @example
- * ```ts
- * import { bind, Context, current } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("svc");
- * const later = await root.child("job").spawn(() => bind(() => current().name));
- * assert.deepEqual(later(), "job");
- * ```
+ * Registers the lock implementations. Internal: called once by `src/locks/locks.ts`.
+ * @internal
  */
-export function bind<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
-  if (typeof fn !== "function") throw new TypeError(`fn must be a function, got ${describe(fn)}`);
-  const ctx = current();
-  return (...args: A) => als.run(ctx, fn, ...args);
+export function provideLocks(factory: LockFactory): void {
+  locks = factory;
 }
 
-/**
- * Every counter under `prefix` (a dotted path such as `"global.http-proxy"`), as a record from
- * key to value: totals under `<path>.<name>`, live counts under `<path>.live_<name>`.
- *
- * @example
- * ```ts
- * import { Context, counters } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("global");
- * const proxy = root.child("http-proxy").create();
- * proxy.incrementTotal("requests");
- * proxy.incrementLive("connections");
- * assert.deepEqual(counters("global.http-proxy", { root }), {
- *   "global.http-proxy.requests": 1,
- *   "global.http-proxy.live_connections": 1,
- * });
- * ```
- *
- * @param prefix A path; all counters when empty.
- * @param options Which tree: `root` (any context of it); the global tree by default.
- * @throws {TypeError} when `prefix` is not a string.
- */
-export function counters(prefix = "", options: { root?: Context } = {}): Record<string, number> {
-  if (typeof prefix !== "string") {
-    throw new TypeError(`prefix must be a string, got ${describe(prefix)}`);
+function lockFactory(): LockFactory {
+  if (locks === undefined) {
+    throw new Error(
+      "named locks are not loaded: import Context from @fastn/context (mod.ts), which loads them",
+    );
   }
-  const root = options?.root ?? global();
-  if (!(root instanceof Context)) {
-    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
-  }
-  return internals.tree(root).counters.entries(prefix);
+  return locks;
+}
+
+/** The kinds of named lock. */
+export type LockKind = "mutex" | "rwlock" | "semaphore";
+
+/**
+ * How a lock is held or wanted: `exclusive` (a mutex), `read` or `write` (an rwlock), `permits`
+ * (a semaphore; see `permits`).
+ */
+export type LockMode = "exclusive" | "read" | "write" | "permits";
+
+/**
+ * One holder of a named lock, as `holders()` reports it.
+ *
+ * @example
+ * ```ts
+ * import { Context, type LockHolderInfo } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const sem = Context.root("app").semaphore("pool", 4);
+ * const g = sem.tryAcquire(3)!;
+ * const [h]: LockHolderInfo[] = sem.holders();
+ * assert.deepEqual([h.mode, h.permits, h.context.name], ["permits", 3, "global"]);
+ * g.release();
+ * ```
+ */
+export interface LockHolderInfo {
+  /** The context that holds the lock (`current()` when it was taken). */
+  readonly context: Context;
+  /** `exclusive` (mutex), `read` or `write` (rwlock), `permits` (semaphore). */
+  readonly mode: LockMode;
+  /** For a semaphore: how many permits. 1 otherwise. */
+  readonly permits: number;
+  /** When it was taken, epoch ms on the lock's tree clock. */
+  readonly since: number;
+}
+
+/**
+ * One waiter of a named lock, as `waiters()` reports it, in queue order.
+ *
+ * @example
+ * ```ts
+ * import { Context, type LockWaiterInfo } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const rw = Context.root("app").rwlock("table", 0);
+ * const r = rw.tryRead()!;
+ * const w = rw.write();
+ * const [waiter]: LockWaiterInfo[] = rw.waiters();
+ * assert.deepEqual([waiter.mode, waiter.permits], ["write", 1]);
+ * r.release();
+ * (await w).release();
+ * ```
+ */
+export interface LockWaiterInfo {
+  /** The context that waits (`current()` when the wait started). */
+  readonly context: Context;
+  /** How it wants the lock: `exclusive`, `read`, `write` or `permits`. */
+  readonly mode: LockMode;
+  /** For a semaphore: how many permits it asks for. 1 otherwise. */
+  readonly permits: number;
+  /** When the wait started, epoch ms on the lock's tree clock. */
+  readonly since: number;
+}
+
+/**
+ * Options of a lock wait: `lock()`, `read()`, `write()`, `acquire()`. The wait also gives up
+ * when the waiting context (`current()`) is cancelled.
+ *
+ * @example Give up after a timeout or on a signal
+ * ```ts
+ * import { Context, LockTimeoutError } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const m = Context.root("app").mutex("m", 0);
+ * const held = m.tryLock()!;
+ * await assert.rejects(m.lock({ timeoutMs: 1 }), LockTimeoutError);
+ * const ac = new AbortController();
+ * const waiting = m.lock({ signal: ac.signal });
+ * ac.abort("not needed");
+ * await assert.rejects(waiting, (e) => e === "not needed");
+ * assert.deepEqual(m.waiters(), []);
+ * held.release();
+ * ```
+ */
+export interface LockOptions {
+  /**
+   * Gives up the wait when aborted: the promise rejects with `signal.reason`. A signal already
+   * aborted rejects at once, even when the lock is free.
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Gives up the wait after this many milliseconds with a {@linkcode LockTimeoutError}.
+   * `0` never waits; `Infinity` (or anything above 2³¹−1) waits without a timer.
+   * @default {Infinity}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The hold on a {@linkcode ContextMutex}: gives the protected value and releases the lock with
+ * `release()` or at the end of a `using` block.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const m = Context.root("app").mutex("state", { lines: 0 });
+ * {
+ *   using g = await m.lock();
+ *   g.value.lines++;
+ *   g.value = { lines: g.value.lines + 1 };
+ * }
+ * assert.deepEqual(m.tryLock()?.value, { lines: 2 });
+ * ```
+ */
+export interface MutexGuard<T> extends Disposable {
+  /** The protected value; assigning replaces it. Throws a `TypeError` once released. */
+  value: T;
+  /** The context that holds the lock. */
+  readonly context: Context;
+  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  readonly since: number;
+  /** Releases the lock (hands it to the first waiter). A second call does nothing. */
+  release(): void;
+}
+
+/**
+ * A shared hold on a {@linkcode ContextRwLock}: the protected value, read-only.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const rw = Context.root("app").rwlock("users", new Map([["alice", 1]]));
+ * using a = await rw.read();
+ * using b = await rw.read(); // readers share
+ * assert.deepEqual(a.value.get("alice"), b.value.get("alice"));
+ * ```
+ */
+export interface ReadGuard<T> extends Disposable {
+  /** The protected value. Throws a `TypeError` once released, or when assigned. */
+  readonly value: T;
+  /** The context that holds the lock. */
+  readonly context: Context;
+  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  readonly since: number;
+  /** Releases this read hold. A second call does nothing. */
+  release(): void;
+}
+
+/**
+ * The exclusive hold on a {@linkcode ContextRwLock}: the protected value, to read and replace.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const rw = Context.root("app").rwlock("config", { debug: false });
+ * {
+ *   using w = await rw.write();
+ *   w.value = { debug: true };
+ * }
+ * assert.deepEqual(rw.tryRead()?.value, { debug: true });
+ * ```
+ */
+export interface WriteGuard<T> extends Disposable {
+  /** The protected value; assigning replaces it. Throws a `TypeError` once released. */
+  value: T;
+  /** The context that holds the lock. */
+  readonly context: Context;
+  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  readonly since: number;
+  /** Releases the lock. A second call does nothing. */
+  release(): void;
+}
+
+/**
+ * Permits taken from a {@linkcode ContextSemaphore}, given back all at once.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = Context.root("app").semaphore("db-pool", 4);
+ * {
+ *   using p = await pool.acquire(3);
+ *   assert.deepEqual(p.permits, 3);
+ *   assert.deepEqual(pool.available, 1);
+ * }
+ * assert.deepEqual(pool.available, 4);
+ * ```
+ */
+export interface SemaphoreGuard extends Disposable {
+  /** How many permits this guard holds. */
+  readonly permits: number;
+  /** The context that holds them. */
+  readonly context: Context;
+  /** When they were taken, epoch ms on the lock's tree clock. */
+  readonly since: number;
+  /** Gives the permits back. A second call does nothing. */
+  release(): void;
+}
+
+/**
+ * What every named lock shows status: its name, kind, owner, holders and waiters.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("app");
+ * const m = root.mutex("m", 0);
+ * const g = await root.child("job").spawn(() => m.lock());
+ * assert.deepEqual(m.holders().map((h) => [h.context.path, h.mode]), [["app.job", "exclusive"]]);
+ * assert.deepEqual(m.waiters(), []);
+ * g.release();
+ * ```
+ */
+export interface NamedLock {
+  /** The lock's name, as given. */
+  readonly name: string;
+  /** `"mutex"`, `"rwlock"` or `"semaphore"`. */
+  readonly kind: LockKind;
+  /** The context the lock was made on. */
+  readonly owner: Context;
+  /** The semaphore's permits; 1 for the others. */
+  readonly capacity: number;
+  /** Who holds it now, oldest first. */
+  holders(): LockHolderInfo[];
+  /** Who waits for it now, in the order they will be served. */
+  waiters(): LockWaiterInfo[];
+}
+
+/**
+ * A named mutex guarding a value, made by `ctx.mutex(name, value)`. Waiters are served first
+ * come, first served.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const root = Context.root("app");
+ * const out = root.mutex("session-output-lock", [] as string[]);
+ * await Promise.all(["a", "b", "c"].map((s) =>
+ *   root.child(s).spawn(async () => {
+ *     using g = await out.lock({ timeoutMs: 1_000 });
+ *     g.value.push(s);
+ *   })
+ * ));
+ * assert.deepEqual(out.tryLock()?.value, ["a", "b", "c"]);
+ * ```
+ */
+export interface ContextMutex<T> extends NamedLock {
+  /** `"mutex"`. */
+  readonly kind: "mutex";
+  /**
+   * Takes the lock for `current()`, waiting behind earlier waiters. Rejects with `signal.reason`,
+   * a {@linkcode LockTimeoutError}, or the context's `CancelledError` when the waiting context
+   * is cancelled; a bad option rejects with a `TypeError`/`RangeError`. A context that is
+   * already cancelled still takes a free lock (clean-up code needs locks) but gives up at once
+   * where it would wait.
+   */
+  lock(options?: LockOptions): Promise<MutexGuard<T>>;
+  /** Takes the lock if it is free, without waiting; undefined otherwise. */
+  tryLock(): MutexGuard<T> | undefined;
+}
+
+/**
+ * A named reader-writer lock guarding a value, made by `ctx.rwlock(name, value)`. Readers share
+ * it, a writer has it alone; waiters are served in order, and a waiting writer is not overtaken
+ * by readers that come after it.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const rw = Context.root("app").rwlock("user-table", new Map<string, number>());
+ * {
+ *   using w = await rw.write();
+ *   w.value.set("alice", 1);
+ * }
+ * using r = await rw.read();
+ * assert.deepEqual(r.value.get("alice"), 1);
+ * assert.deepEqual(rw.tryWrite(), undefined); // a reader holds it
+ * ```
+ */
+export interface ContextRwLock<T> extends NamedLock {
+  /** `"rwlock"`. */
+  readonly kind: "rwlock";
+  /** Takes a shared hold for `current()`; rejects like {@linkcode ContextMutex.lock}. */
+  read(options?: LockOptions): Promise<ReadGuard<T>>;
+  /** Takes the exclusive hold for `current()`; rejects like {@linkcode ContextMutex.lock}. */
+  write(options?: LockOptions): Promise<WriteGuard<T>>;
+  /** A shared hold if no writer holds or waits; undefined otherwise. */
+  tryRead(): ReadGuard<T> | undefined;
+  /** The exclusive hold if nobody holds or waits; undefined otherwise. */
+  tryWrite(): WriteGuard<T> | undefined;
+}
+
+/**
+ * A named counting semaphore, made by `ctx.semaphore(name, permits)`. Waiters are served in
+ * order: a small request does not overtake a large one that waits before it.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const pool = Context.root("app").semaphore("pool", 12);
+ * using p = await pool.acquire();
+ * using q = await pool.acquire(2, { timeoutMs: 500 });
+ * assert.deepEqual(pool.available, 9);
+ * assert.deepEqual(pool.tryAcquire(10), undefined);
+ * await assert.rejects(pool.acquire(13), RangeError);
+ * ```
+ */
+export interface ContextSemaphore extends NamedLock {
+  /** `"semaphore"`. */
+  readonly kind: "semaphore";
+  /** Permits free right now. */
+  readonly available: number;
+  /**
+   * Takes `n` permits for `current()`, waiting in order. Rejects with a `RangeError` when `n`
+   * is not a whole number from 1 to `capacity`, and otherwise like {@linkcode ContextMutex.lock}.
+   */
+  acquire(n?: number, options?: LockOptions): Promise<SemaphoreGuard>;
+  /** `n` permits if they are free and nobody waits; undefined otherwise. */
+  tryAcquire(n?: number): SemaphoreGuard | undefined;
 }

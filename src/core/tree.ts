@@ -1,5 +1,5 @@
 /**
- * What one context tree shares: its clock, its counter store, the registry of its active locks,
+ * What one context tree shares: its clock, its counter store,
  * the listeners told of changes, and recent events kept for status. Internal.
  *
  * @module
@@ -7,8 +7,7 @@
 
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
-import type { DeadlockFinding } from "../locks/deadlock.ts";
-import type { NamedLock } from "../locks/locks.ts";
+import { errorText } from "./errors.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;
@@ -33,37 +32,14 @@ export interface LiveBelowZero {
   readonly at: number;
 }
 
-/** The kinds of named lock. */
-export type LockKind = "mutex" | "rwlock" | "semaphore";
-
-/**
- * How a lock is held or wanted: `exclusive` (a mutex), `read` or `write` (an rwlock), `permits`
- * (a semaphore; see `permits`).
- */
-export type LockMode = "exclusive" | "read" | "write" | "permits";
-
-/**
- * An object kept in the tree's lock registry (`Tree.locks`). Locks add themselves while they are
- * held or waited on and remove themselves when they are free again, so the registry holds only
- * active locks and never keeps a dropped lock alive.
- */
-export type RegisteredLock = NamedLock;
-
 /** The state one context tree shares. */
 export class Tree {
   readonly now: Clock;
   readonly counters: CounterStore = new CounterStore();
-  /** Locks that are held or waited on right now. */
-  readonly locks: Set<RegisteredLock> = new Set();
   /** Recent task failures, newest last, at most `maxRecentEvents`. */
   readonly failures: FailedTask[] = [];
   /** Recent live counts lowered below zero, newest last, at most `maxRecentEvents`. */
   readonly belowZero: LiveBelowZero[] = [];
-  /**
-   * Deadlock cycles found and not yet broken. The lock module adds a finding when a wait closes
-   * a cycle and removes it when any member stops waiting.
-   */
-  readonly deadlocks: DeadlockFinding[] = [];
   /** Goes up by one at every change a status would show. */
   version = 0;
   #listeners: Array<() => void> = [];
@@ -112,14 +88,4 @@ export class Tree {
 function push<T>(list: T[], item: T): void {
   list.push(item);
   if (list.length > config.maxRecentEvents) list.splice(0, list.length - config.maxRecentEvents);
-}
-
-/** The text of an error for status: `Name: message`, or the value as a string. */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  try {
-    return typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
-  } catch {
-    return String(error);
-  }
 }

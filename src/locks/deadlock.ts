@@ -24,58 +24,18 @@
 
 import { Context, internals } from "../core/context.ts";
 import { describe } from "../core/names.ts";
-import type { LockKind, LockMode, RegisteredLock, Tree } from "../core/tree.ts";
+import type { LockKind, LockMode, NamedLock } from "../core/context.ts";
+import type { Tree } from "../core/tree.ts";
+import type { DeadlockFinding, DeadlockMember } from "./deadlock_types.ts";
+import { lockRegistry } from "./registry.ts";
 
-// DeadlockFinding and DeadlockMember are what `tree.deadlocks` holds and status reads; they are
-// defined here, once, with the public API.
-
-/**
- * One member of a deadlock cycle: a context waiting for a lock that the next member holds (or,
- * for an rwlock reader, waits to write before it).
- *
- * @example
- * ```ts
- * import type { DeadlockMember } from "@fastn/context";
- *
- * const describe = (m: DeadlockMember): string =>
- *   `${m.context.path} waits for ${m.kind} "${m.lockName}" (${m.mode})`;
- * ```
- */
-export interface DeadlockMember {
-  /** The waiting context. */
-  readonly context: Context;
-  /** The name of the lock it waits for. */
-  readonly lockName: string;
-  /** The kind of that lock. */
-  readonly kind: LockKind;
-  /** How the member waits for the lock. */
-  readonly mode: LockMode;
-}
-
-/**
- * A wait-for cycle: every member waits for a lock held by the next, the last by the first.
- *
- * @example
- * ```ts
- * import { type DeadlockFinding, onDeadlock } from "@fastn/context";
- *
- * using _sub = onDeadlock((f: DeadlockFinding) => {
- *   console.error(f.members.map((m) => `${m.context.path} → "${m.lockName}"`).join(", "));
- * });
- * ```
- */
-export interface DeadlockFinding {
-  /** The cycle, in order: each member waits for a lock held by the next (the last by the first). */
-  readonly members: readonly DeadlockMember[];
-  /** When it was found, epoch ms on the clock of the tree of the first member's lock. */
-  readonly detectedAt: number;
-}
+export type { DeadlockFinding, DeadlockMember } from "./deadlock_types.ts";
 
 /**
  * A lock as the wait-for graph sees it. Internal: implemented by the lock classes.
  * @internal
  */
-export interface GraphLock extends RegisteredLock {
+export interface GraphLock extends NamedLock {
   /** The tree of the lock's owner. */
   readonly tree: Tree;
   /** Pushes the contexts that block the waits of `rec` (they may repeat or be `rec.ctx`). */
@@ -382,7 +342,7 @@ function report(cycle: WaitRecord[]): void {
   }
   active.set(finding, { records: cycle, trees });
   for (const t of trees) {
-    t.deadlocks.push(finding);
+    lockRegistry(t).deadlocks.push(finding);
     t.changed();
   }
   if (listeners.length > 0) queueMicrotask(() => deliver(finding, trees));
@@ -400,8 +360,9 @@ function withdraw(finding: DeadlockFinding): void {
     if (fs.length === 0) rec.findings = undefined;
   }
   for (const t of a.trees) {
-    const i = t.deadlocks.indexOf(finding);
-    if (i >= 0) t.deadlocks.splice(i, 1);
+    const found = lockRegistry(t).deadlocks;
+    const i = found.indexOf(finding);
+    if (i >= 0) found.splice(i, 1);
     t.changed();
   }
 }

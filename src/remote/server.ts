@@ -9,7 +9,8 @@
 import "./shim.ts";
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
-import { type Context, global } from "../core/context.ts";
+import type { Context } from "../core/context.ts";
+import { global } from "../core/current.ts";
 import { type Status, statusJson } from "../status/status.ts";
 import { statusStream } from "../status/stream.ts";
 import { loadConfig } from "./config.ts";

@@ -18,15 +18,17 @@
  * @module
  */
 
-import { type Context, global } from "../core/context.ts";
+import type { Context } from "../core/context.ts";
+import { global } from "../core/current.ts";
 import {
   ensurePrivateDir,
   localDir,
   type ProcessInfo,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
   removeQuietly,
   socketName,
 } from "./socket_dir.ts";
-import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../cli/client.ts";
 import { renderStatus } from "../status/render.ts";
 import { type Status, status, statusJson } from "../status/status.ts";
 import { statusStream } from "../status/stream.ts";

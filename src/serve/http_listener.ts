@@ -17,7 +17,8 @@
  * @module
  */
 
-import { type Context, global } from "../core/context.ts";
+import type { Context } from "../core/context.ts";
+import { global } from "../core/current.ts";
 import { errorResponse, processInfo, serveRoutes } from "./endpoint.ts";
 import { describe } from "../core/names.ts";
 import type { LocalHttpLimits } from "./http_server.ts";

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { CancelledError, type Context, global, internals } from "../core/context.ts";
+import { type Context, internals } from "../core/context.ts";
+import { global } from "../core/current.ts";
+import { CancelledError } from "../core/errors.ts";
 import { describe } from "../core/names.ts";
 import { missingPermissions } from "./socket_dir.ts";
 import { defaultName, type Endpoint, serveStatus } from "./endpoint.ts";
@@ -18,6 +20,7 @@ import {
 } from "./http_listener.ts";
 import { renderStatus } from "../status/render.ts";
 import { status } from "../status/status.ts";
+import { colorFor } from "../status/format.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {
@@ -165,7 +168,7 @@ export async function main(
   const root = options.root ?? global();
   const exit = options.exit ?? Deno.exit;
   const report = options.report ?? writeStderr;
-  const color = options.color ?? stderrColor();
+  const color = options.color ?? colorFor(Deno.stderr);
   const name = options.name ?? defaultName();
   if (options.http !== undefined) checkHttpOptions(options.http, "options.http");
 
@@ -359,17 +362,6 @@ function errorDetail(error: unknown): string {
 function paint(text: string, style: "red" | "bold", color: boolean): string {
   if (!color) return text;
   return style === "red" ? `\x1b[31m${text}\x1b[39m` : `\x1b[1m${text}\x1b[22m`;
-}
-
-function stderrColor(): boolean {
-  try {
-    if (Deno.permissions.querySync({ name: "env", variable: "NO_COLOR" }).state === "granted") {
-      if (Deno.env.get("NO_COLOR")) return false;
-    }
-    return Deno.stderr.isTerminal();
-  } catch {
-    return false;
-  }
 }
 
 function writeStderr(text: string): void {

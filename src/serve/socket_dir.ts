@@ -6,6 +6,11 @@
  */
 
 /** The environment variable that moves the directory. */
+/** The header every answer of a status endpoint carries; its value is the protocol version. */
+export const PROTOCOL_HEADER = "x-fastn-context";
+/** The protocol version this package speaks. */
+export const PROTOCOL_VERSION = "1";
+
 export const DIR_ENV = "FASTN_CONTEXT_DIR";
 
 /** The file name of the socket of process `pid`. */
@@ -138,5 +143,16 @@ export function removeQuietly(path: string): void {
     Deno.removeSync(path);
   } catch {
     // gone already, or not ours to remove
+  }
+}
+
+/** Whether process `pid` runs (true when that cannot be told, without `--allow-run`). */
+export function isAlive(pid: number): boolean {
+  try {
+    if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return true;
+    Deno.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }

@@ -148,3 +148,16 @@ export function formatPercent(value: number, decimals: boolean): string {
   if (!Number.isFinite(value)) return "n/a";
   return decimals ? `${Math.round(value * 10) / 10}%` : `${Math.round(value)}%`;
 }
+
+/**
+ * Whether to colour what is written to `stream`: it is a terminal and `NO_COLOR` is not set.
+ * The one rule behind the dashboard's, `main()`'s and the command line's colours.
+ * @internal
+ */
+export function colorFor(stream: { isTerminal(): boolean }): boolean {
+  try {
+    return !Deno.noColor && stream.isTerminal();
+  } catch {
+    return false;
+  }
+}

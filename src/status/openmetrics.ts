@@ -32,9 +32,11 @@
  * @module
  */
 
-import { Context, global, internals } from "../core/context.ts";
+import { Context, internals } from "../core/context.ts";
+import { global } from "../core/current.ts";
 import { FOLDED_SEGMENT, type PathNode } from "../core/counters.ts";
 import { describe, escapeSegment } from "../core/names.ts";
+import { lockRegistry } from "../locks/registry.ts";
 import { type ContextStatus, snapshot, type StatusOptions } from "./status.ts";
 import type { WarningCode, WarningSeverity } from "./warnings.ts";
 
@@ -517,7 +519,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
     waited.add(labels, w.waitingMs / 1000, true);
   }
   family("fastn_deadlocks", "gauge", "Deadlock cycles of the tree not yet broken.")
-    .add([], tree.deadlocks.length);
+    .add([], lockRegistry(tree).deadlocks.length);
 
   const byCode = family("fastn_warnings", "gauge", "Status warnings, by code.");
   for (const code of WARNING_CODES) byCode.add([["code", code]], 0);

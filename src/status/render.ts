@@ -5,11 +5,11 @@
  */
 
 import { styleText } from "node:util";
-import { formatBytes, formatDuration, formatNumber, formatPercent } from "./format.ts";
+import { colorFor, formatBytes, formatDuration, formatNumber, formatPercent } from "./format.ts";
 import type { JsonValue } from "../core/json.ts";
 import type { MetricValue } from "../core/metric.ts";
 import { describe } from "../core/names.ts";
-import type { ContextStatus, LockStatus, LockWaiter, Status } from "./status.ts";
+import type { ContextStatus, LockStatus, LockWaiter, Status } from "./types.ts";
 import type { SystemMetrics } from "./system_metrics.ts";
 import { shortRef, type StatusWarning } from "./warnings.ts";
 
@@ -108,7 +108,7 @@ export function renderStatus(status: Status, options: RenderOptions = {}): strin
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
-  const color = options.color ?? defaultColor();
+  const color = options.color ?? colorFor(Deno.stdout);
   if (typeof color !== "boolean") {
     throw new TypeError(`options.color must be a boolean, got ${describe(color)}`);
   }
@@ -167,14 +167,6 @@ class Lines {
       this.#lines.length = 0;
     }
     return this.#chunks.length === 1 ? this.#chunks[0] : this.#chunks.join("\n");
-  }
-}
-
-function defaultColor(): boolean {
-  try {
-    return !Deno.noColor && Deno.stdout.isTerminal();
-  } catch {
-    return false;
   }
 }
 

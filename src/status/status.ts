@@ -9,228 +9,43 @@
  */
 
 import { config } from "../core/config.ts";
-import { Context, global, internals } from "../core/context.ts";
+import { Context, internals } from "../core/context.ts";
+import { global } from "../core/current.ts";
 import type { PathNode } from "../core/counters.ts";
-import type { JsonValue } from "../core/json.ts";
-import type { MetricValue } from "../core/metric.ts";
 import { describe, escapeSegment } from "../core/names.ts";
 import { renderStatus } from "./render.ts";
-import { sharedSampler, type SystemMetrics } from "./system_metrics.ts";
-import { errorText, type LockKind, type LockMode, type Tree } from "../core/tree.ts";
+import { sharedSampler } from "./system_metrics.ts";
+import { dataRecord, metricRecord } from "./redact.ts";
+import type {
+  ContextStatus,
+  LockStatus,
+  LockWaiter,
+  Status,
+  StatusOptions,
+  StatusWarning,
+  SystemMetrics,
+} from "./types.ts";
+import { errorText } from "../core/errors.ts";
+import type { Tree } from "../core/tree.ts";
+import { lockRegistry } from "../locks/registry.ts";
 import {
   type CancelCandidate,
   collectWarnings,
   type HeldEntry,
-  reasonText,
-  type StatusWarning,
   type WaiterEntry,
 } from "./warnings.ts";
 
-export type { SystemMetrics } from "./system_metrics.ts";
-export type { StatusWarning, WarningCode, WarningSeverity } from "./warnings.ts";
-
-/**
- * One context of a status, with its children. Durations are ms, times epoch ms.
- *
- * @example Own and deep counters
- * ```ts
- * import { Context, type ContextStatus, status } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("global");
- * const chat = root.child("chat").create();
- * chat.incrementTotal("messages", 2);
- * chat.child("alice").create().incrementTotal("messages", 3);
- * const c: ContextStatus = status({ root }).global.children[0];
- * assert.deepEqual([c.totalCounters, c.deepTotalCounters], [{ messages: 2 }, { messages: 5 }]);
- * ```
- */
-export interface ContextStatus {
-  /** The context's name. */
-  name: string;
-  /** Its dotted path, names escaped as in counter keys. */
-  path: string;
-  /** When it was made. */
-  createdAt: number;
-  /** How long it has existed, at the status's timestamp. */
-  durationMs: number;
-  /** How long since it was last active. */
-  idleMs: number;
-  /** How many of its tasks are running (`spawn`s not settled yet). */
-  running: number;
-  /** Whether it, or an ancestor, was cancelled. */
-  cancelled: boolean;
-  /** The cancel reason as text; `null` when not cancelled or no reason was given. */
-  cancelReason: string | null;
-  /** When the cancel reached it; `null` when not cancelled. */
-  cancelledAt: number | null;
-  /** The last error a task of it failed with, as text; `null` when none failed. */
-  error: string | null;
-  /** Its data (treat as read-only). */
-  data: Record<string, JsonValue>;
-  /** Its metrics (treat as read-only). */
-  metrics: Record<string, MetricValue>;
-  /** The total counters of its path, by counter name. */
-  totalCounters: Record<string, number>;
-  /** The live counters of its path, by counter name. */
-  liveCounters: Record<string, number>;
-  /** Its total counters plus those of every path below it, ended contexts included. */
-  deepTotalCounters: Record<string, number>;
-  /** Its live counters plus those of every path below it. */
-  deepLiveCounters: Record<string, number>;
-  /** Indexes into {@linkcode Status.activeLocks} of the locks it holds. */
-  locksHeld: number[];
-  /** Indexes into {@linkcode Status.lockWaiters} of its waits. */
-  locksWaited: number[];
-  /** Its child contexts, oldest first. */
-  children: ContextStatus[];
-}
-
-/**
- * One holder of a named lock (a semaphore or an rwlock held for read may have several).
- *
- * @example
- * ```ts
- * import { Context, type LockStatus, status } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("global");
- * const m = root.mutex("config", {});
- * using _guard = await m.lock();
- * const [held]: LockStatus[] = status({ root }).activeLocks;
- * assert.deepEqual([held.name, held.kind, held.heldBy], ["config", "mutex", "global"]);
- * ```
- */
-export interface LockStatus {
-  /** The lock's name. */
-  name: string;
-  /** Which kind of lock. */
-  kind: LockKind;
-  /** How it is held: `exclusive`, `read`, `write` or `permits`. */
-  mode: LockMode;
-  /** Permits held (semaphores); 1 otherwise. */
-  permits: number;
-  /** The semaphore's permit count; 1 otherwise. */
-  capacity: number;
-  /** The path of the holding context. */
-  heldBy: string;
-  /** How long it has been held. */
-  heldMs: number;
-  /** When it was taken. */
-  since: number;
-  /** Held past `longHeldLockMs`. */
-  longHeld: boolean;
-  /** Its holder has ended: a leaked guard. */
-  leaked: boolean;
-}
-
-/**
- * One context waiting for a named lock.
- *
- * @example
- * ```ts
- * import { Context, type LockWaiter, status } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("global");
- * const m = root.mutex("config", {});
- * const guard = await m.lock();
- * const waiting = root.child("reader").spawn(() => m.lock());
- * const [w]: LockWaiter[] = status({ root }).lockWaiters;
- * assert.deepEqual([w.lockName, w.waiter, w.heldBy], ["config", "global.reader", ["global"]]);
- * guard.release();
- * (await waiting).release();
- * ```
- */
-export interface LockWaiter {
-  /** The lock's name. */
-  lockName: string;
-  /** Which kind of lock. */
-  kind: LockKind;
-  /** How it is wanted: `exclusive`, `read`, `write` or `permits`. */
-  mode: LockMode;
-  /** Permits asked for (semaphores); 1 otherwise. */
-  permits: number;
-  /** The path of the waiting context. */
-  waiter: string;
-  /** How long it has waited. */
-  waitingMs: number;
-  /** When the wait started. */
-  since: number;
-  /** Waiting past `stuckWaiterMs`. */
-  stuck: boolean;
-  /** Part of a deadlock cycle. */
-  deadlocked: boolean;
-  /** The paths of the lock's current holders. */
-  heldBy: string[];
-}
-
-/**
- * A status snapshot: plain data that survives `JSON.stringify`. Objects made by
- * {@linkcode status} also turn into the dashboard with `String(s)`. Treat it as read-only: to
- * stay cheap, a snapshot shares data values with the contexts, and empty records and lists
- * between contexts (they are frozen).
- *
- * @example Sending a status as JSON and showing it elsewhere
- * ```ts
- * import { Context, renderStatus, type Status, statusJson } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const root = Context.root("global");
- * const wire = JSON.stringify(statusJson({ root }));
- * const s: Status = JSON.parse(wire);
- * assert.ok(renderStatus(s, { color: false }).startsWith("fastn Status Dashboard"));
- * ```
- */
-export interface Status {
-  /** When it was taken, epoch ms (the tree's clock). */
-  timestamp: number;
-  /** The machine's resource usage. */
-  system: SystemMetrics;
-  /** The root context (the global one unless another root was asked for) and its subtree. */
-  global: ContextStatus;
-  /** Every holder of a lock of the tree, longest held first. */
-  activeLocks: LockStatus[];
-  /** Every waiter for a lock of the tree, longest waiting first. */
-  lockWaiters: LockWaiter[];
-  /** Likely trouble, most severe first. */
-  warnings: StatusWarning[];
-}
-
-/**
- * Options of {@linkcode status}, {@linkcode statusJson} and `statusStream`.
- *
- * @example A fixed system line, for a screen that does not change between runs
- * ```ts
- * import { Context, status, type StatusOptions } from "@fastn/context";
- * import assert from "node:assert/strict";
- *
- * const options: StatusOptions = {
- *   root: Context.root("global"),
- *   system: () => ({
- *     cpuUsagePercent: 5, memoryUsedBytes: null, memoryTotalBytes: null, diskUsedBytes: null,
- *     diskTotalBytes: null, networkRxBytesPerSec: null, networkTxBytesPerSec: null,
- *     loadAverage: null, uptimeMs: null, processRssBytes: null, processHeapUsedBytes: null,
- *     processHeapTotalBytes: null, unavailable: {},
- *   }),
- * };
- * assert.deepEqual(status(options).system.cpuUsagePercent, 5);
- * ```
- */
-export interface StatusOptions {
-  /**
-   * The context to report with its subtree: any context of any tree. Locks, deadlocks and
-   * recent failures are those of its tree.
-   * @default {global()}
-   */
-  root?: Context;
-  /**
-   * System metrics to report instead of reading them (tests pass fixed values), or a function
-   * giving them.
-   * @default {the machine's, read and cached on demand}
-   */
-  system?: SystemMetrics | (() => SystemMetrics);
-}
+export type {
+  ContextStatus,
+  LockStatus,
+  LockWaiter,
+  Status,
+  StatusOptions,
+  StatusWarning,
+  SystemMetrics,
+  WarningCode,
+  WarningSeverity,
+} from "./types.ts";
 
 // A Status made by status(): the same fields, plus the dashboard as its text.
 class StatusSnapshot implements Status {
@@ -484,7 +299,7 @@ function contextStatus(
     idleMs: Math.max(0, now - internals.lastActivity(ctx)),
     running: internals.running(ctx),
     cancelled,
-    cancelReason: reason === undefined ? null : reasonText(reason),
+    cancelReason: reason === undefined ? null : errorText(reason),
     cancelledAt: cancelled ? internals.cancelledAt(ctx) ?? null : null,
     error: error === undefined ? null : errorText(error),
     data: data === undefined || data.size === 0
@@ -499,92 +314,6 @@ function contextStatus(
     locksWaited: waitedAt.size === 0 ? EMPTY_INDEXES : waitedAt.get(ctx) ?? EMPTY_INDEXES,
     children: EMPTY_CHILDREN,
   };
-}
-
-// --- secrets ----------------------------------------------------------------------------------
-
-/** What every status shows in place of a secret value. */
-export const REDACTED = "[redacted]";
-
-// The secret key names of `config.secretKeys` as one pattern, remade when configure() changes
-// them, and what it said about recent keys (bounded: a key is tested once, not per snapshot).
-let secretKeysSeen: readonly string[] | undefined;
-let secretPattern: RegExp | undefined;
-const secretKeyCache = new Map<string, boolean>();
-const MAX_CACHED_KEYS = 10_000;
-
-/** A key as the secret key names are matched: lower case, letters and digits only. */
-function squash(key: string): string {
-  return key.toLowerCase().replace(/[^\p{L}\p{N}]/gu, "");
-}
-
-/**
- * Whether values under `key` are secret by their name (see `secretKeys` of `configure()`).
- * @internal
- */
-export function isSecretKey(key: string): boolean {
-  const keys = config.secretKeys;
-  if (keys !== secretKeysSeen) {
-    secretKeysSeen = keys;
-    secretKeyCache.clear();
-    const parts = keys.map(squash).filter((k) => k !== "");
-    secretPattern = parts.length === 0 ? undefined : new RegExp(parts.join("|"), "u");
-  }
-  let secret = secretKeyCache.get(key);
-  if (secret === undefined) {
-    secret = secretPattern !== undefined && secretPattern.test(squash(key));
-    if (secretKeyCache.size >= MAX_CACHED_KEYS) secretKeyCache.clear();
-    secretKeyCache.set(key, secret);
-  }
-  return secret;
-}
-
-/**
- * `value` with the values under secret-named keys, at any depth, replaced by `"[redacted]"`; the
- * value itself (no copy) when it has none.
- * @internal
- */
-export function redactValue(value: JsonValue): JsonValue {
-  if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) {
-    let out: JsonValue[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const r = redactValue(value[i]);
-      if (r !== value[i]) (out ??= value.slice())[i] = r;
-    }
-    return out ?? value;
-  }
-  let out: Record<string, JsonValue> | undefined;
-  for (const key of Object.keys(value)) {
-    const v = value[key];
-    const r = isSecretKey(key) ? REDACTED : redactValue(v);
-    if (r !== v) {
-      out ??= { ...value };
-      Object.defineProperty(out, key, { value: r, enumerable: true, writable: true });
-    }
-  }
-  return out ?? value;
-}
-
-function dataRecord(
-  data: ReadonlyMap<string, JsonValue>,
-  secrets: ReadonlySet<string> | undefined,
-): Record<string, JsonValue> {
-  const out: Record<string, JsonValue> = {};
-  for (const [k, v] of data) {
-    out[k] = (secrets !== undefined && secrets.has(k)) || isSecretKey(k)
-      ? REDACTED
-      : redactValue(v);
-  }
-  return out;
-}
-
-function metricRecord(metrics: ReadonlyMap<string, MetricValue>): Record<string, MetricValue> {
-  const out: Record<string, MetricValue> = {};
-  for (const [k, m] of metrics) {
-    out[k] = m.kind === "text" && isSecretKey(k) ? { kind: "text", value: REDACTED } : m;
-  }
-  return out;
 }
 
 /**
@@ -656,16 +385,16 @@ function collectLocks(tree: Tree, now: number): CollectedLocks {
   const waiters: WaiterEntry[] = [];
   const heldAt = new Map<Context, number[]>();
   const waitedAt = new Map<Context, number[]>();
-  if (tree.locks.size === 0) return { held, waiters, heldAt, waitedAt };
+  if (lockRegistry(tree).locks.size === 0) return { held, waiters, heldAt, waitedAt };
   const inDeadlock = new Map<Context, Set<string>>();
-  for (const d of tree.deadlocks) {
+  for (const d of lockRegistry(tree).deadlocks) {
     for (const m of d.members) {
       let s = inDeadlock.get(m.context);
       if (s === undefined) inDeadlock.set(m.context, s = new Set());
       s.add(m.lockName);
     }
   }
-  for (const lock of tree.locks) {
+  for (const lock of lockRegistry(tree).locks) {
     const hs = lock.holders();
     const holders = hs.map((h) => h.context);
     for (const h of hs) {

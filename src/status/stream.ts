@@ -14,7 +14,8 @@ import {
   withDashboard,
 } from "./status.ts";
 import type { Tree } from "../core/tree.ts";
-import { Context, global, internals } from "../core/context.ts";
+import { Context, internals } from "../core/context.ts";
+import { global } from "../core/current.ts";
 
 /**
  * Options of {@linkcode statusStream}.

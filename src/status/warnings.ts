@@ -6,11 +6,14 @@
  */
 
 import { config } from "../core/config.ts";
+import { errorText } from "../core/errors.ts";
 import type { Context } from "../core/context.ts";
 import { unescapeSegment } from "../core/names.ts";
 import { formatDuration } from "./format.ts";
 import type { DeadlockFinding } from "../locks/deadlock.ts";
-import type { LockKind, LockMode, Tree } from "../core/tree.ts";
+import type { LockKind, LockMode } from "../core/context.ts";
+import type { Tree } from "../core/tree.ts";
+import { lockRegistry } from "../locks/registry.ts";
 
 /**
  * How serious a warning is.
@@ -162,7 +165,7 @@ export function collectWarnings(input: WarningInput): WarningResult {
     if (at > now && at < next) next = at;
   };
 
-  for (const d of tree.deadlocks) {
+  for (const d of lockRegistry(tree).deadlocks) {
     if (d.members.length > 0) out.push(deadlockWarning(d));
   }
 
@@ -240,7 +243,7 @@ function ignoringCancellation(
     }
     const ctx = c.context;
     const reason = ctx.cancelReason;
-    const why = reason === undefined ? "" : ` (${reasonText(reason)})`;
+    const why = reason === undefined ? "" : ` (${errorText(reason)})`;
     if (c.running > 0) {
       flagged.push(warn(
         "ignores-cancellation",
@@ -348,20 +351,6 @@ export function shortRef(path: string): string {
   return `${unescapeSegment(path.slice(before + 1, last))}/${
     unescapeSegment(path.slice(last + 1))
   }`;
-}
-
-/**
- * A cancel reason as text: a string as is, anything else as an error text or JSON.
- * @internal
- */
-export function reasonText(reason: unknown): string {
-  if (typeof reason === "string") return reason;
-  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
-  try {
-    return JSON.stringify(reason) ?? String(reason);
-  } catch {
-    return String(reason);
-  }
 }
 
 function clip(text: string, max: number): string {

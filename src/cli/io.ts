@@ -1,0 +1,92 @@
+/**
+ * What every command of the command line shares: where it writes, its exit codes, whether it
+ * colours, the header above a target's dashboard, and the watch loop's signal handling.
+ *
+ * @module
+ */
+
+import { colorFor } from "../status/format.ts";
+
+/** Exit codes of the command line: every target answered, a target failed, a usage error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/**
+ * Where a command writes. Tests and embedders pass their own.
+ *
+ * @example
+ * ```ts
+ * import type { CommandIo } from "@fastn/context/remote";
+ *
+ * const out: string[] = [];
+ * const io: CommandIo = { out: (t) => out.push(t), err: (t) => out.push(t), isTerminal: false };
+ * ```
+ */
+export interface CommandIo {
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes to standard error. */
+  err(text: string): void;
+  /** Whether standard output is a terminal: colours, and a watch redraws in place. */
+  isTerminal: boolean;
+}
+
+/** The io of the running process. */
+export function processIo(): CommandIo {
+  return {
+    out: (text) => writeAll(Deno.stdout, text),
+    err: (text) => writeAll(Deno.stderr, text),
+    isTerminal: Deno.stdout.isTerminal(),
+  };
+}
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}
+
+/**
+ * Whether to colour: `--no-color` wins, then `--color`, else when `io` writes to a terminal and
+ * `NO_COLOR` is not set.
+ */
+export function wantsColor(io: CommandIo, flags: { color?: boolean; noColor?: boolean }): boolean {
+  if (flags.noColor) return false;
+  if (flags.color) return true;
+  return colorFor({ isTerminal: () => io.isTerminal });
+}
+
+/** The line above a target's dashboard, `── text ──`, bold cyan when colouring. */
+export function headerLine(text: string, color: boolean): string {
+  const line = `── ${text} ──`;
+  return color ? `\x1b[1;36m${line}\x1b[0m` : line;
+}
+
+/** What goes before a redraw: the cursor home and a clear on a terminal, nothing elsewhere. */
+export function redraw(io: CommandIo, screens: string[]): void {
+  const clear = io.isTerminal ? "\x1b[H\x1b[2J" : "";
+  io.out(`${clear}${screens.join("\n\n")}\n${io.isTerminal ? "" : "\n"}`);
+}
+
+/**
+ * A watch's stop: aborted by SIGINT or SIGTERM (SIGINT alone on Windows) or by `signal`. Dispose
+ * it to remove the listeners.
+ */
+export function watchStop(signal?: AbortSignal): AbortController & Disposable {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  if (signal?.aborted) stop.abort();
+  signal?.addEventListener("abort", onSignal, { once: true });
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  return Object.assign(stop, {
+    [Symbol.dispose](): void {
+      for (const s of signals) Deno.removeSignalListener(s, onSignal);
+      signal?.removeEventListener("abort", onSignal);
+    },
+  });
+}
+
+/** The message of a thrown value. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,305 @@
+/**
+ * A named reader-writer lock guarding a value, made by `ctx.rwlock(name, value)`: a waiting
+ * writer is not overtaken by readers that come after it. Internal.
+ *
+ * @module
+ */
+
+import {
+  type Context,
+  type ContextRwLock,
+  internals,
+  type LockHolderInfo,
+  type LockMode,
+  type LockOptions,
+  type LockWaiterInfo,
+  type NamedLock,
+  type ReadGuard,
+  type WriteGuard,
+} from "../core/context.ts";
+import { current } from "../core/current.ts";
+import { checkName } from "../core/names.ts";
+import type { Tree } from "../core/tree.ts";
+import type { GraphLock, WaitRecord } from "./deadlock.ts";
+import { lockRegistry } from "./registry.ts";
+import {
+  afterGrant,
+  badOptions,
+  detach,
+  enqueue,
+  holderInfo,
+  Holders,
+  Queue,
+  released,
+  touch,
+  type Waiter,
+  withdrawAll,
+} from "./wait_queue.ts";
+
+class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
+  readonly context: Context;
+  readonly since: number;
+  #lock: RwLock<T>;
+  #write: boolean;
+  #released = false;
+
+  constructor(lock: RwLock<T>, context: Context, since: number, write: boolean) {
+    this.#lock = lock;
+    this.context = context;
+    this.since = since;
+    this.#write = write;
+  }
+
+  get value(): T {
+    if (this.#released) throw released("rwlock", this.#lock.name);
+    return this.#lock.value;
+  }
+
+  set value(v: T) {
+    if (!this.#write) {
+      throw new TypeError(`a read guard of rwlock "${this.#lock.name}" cannot replace the value`);
+    }
+    if (this.#released) throw released("rwlock", this.#lock.name);
+    this.#lock.value = v;
+  }
+
+  get write(): boolean {
+    return this.#write;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#write) this.#lock.unlockWrite(this);
+    else this.#lock.unlockRead(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+class RwLock<T> implements ContextRwLock<T>, GraphLock {
+  readonly name: string;
+  readonly owner: Context;
+  readonly tree: Tree;
+  /** The tree's active locks (see `registry.ts`), looked up once. */
+  readonly active: Set<NamedLock>;
+  /** The protected value; guards read it. */
+  value: T;
+  #writer: RwGuard<T> | undefined = undefined;
+  #readers = new Holders<RwGuard<T>>();
+  #q = new Queue();
+
+  constructor(owner: Context, name: string, value: T) {
+    this.owner = owner;
+    this.name = name;
+    this.value = value;
+    this.tree = internals.tree(owner);
+    this.active = lockRegistry(this.tree).locks;
+  }
+
+  get kind(): "rwlock" {
+    return "rwlock";
+  }
+
+  get capacity(): number {
+    return 1;
+  }
+
+  read(options?: LockOptions): Promise<ReadGuard<T>> {
+    if (options !== undefined) {
+      const bad = badOptions(options);
+      if (bad !== undefined) return Promise.reject(bad);
+      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    }
+    if (this.#writer === undefined && this.#q.head === undefined) {
+      return Promise.resolve(this.#takeRead(current()));
+    }
+    return enqueue(this, this.#q, current(), "read", 1, options);
+  }
+
+  write(options?: LockOptions): Promise<WriteGuard<T>> {
+    if (options !== undefined) {
+      const bad = badOptions(options);
+      if (bad !== undefined) return Promise.reject(bad);
+      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    }
+    if (this.#writer === undefined && this.#readers.size === 0) {
+      return Promise.resolve(this.#takeWrite(current()));
+    }
+    return enqueue(this, this.#q, current(), "write", 1, options);
+  }
+
+  tryRead(): ReadGuard<T> | undefined {
+    return this.#writer === undefined && this.#q.head === undefined
+      ? this.#takeRead(current())
+      : undefined;
+  }
+
+  tryWrite(): WriteGuard<T> | undefined {
+    return this.#writer === undefined && this.#readers.size === 0
+      ? this.#takeWrite(current())
+      : undefined;
+  }
+
+  #takeRead(ctx: Context): RwGuard<T> {
+    const tree = this.tree;
+    const now = tree.now();
+    touch(ctx, tree, now);
+    const g = new RwGuard(this, ctx, now, false);
+    if (this.#readers.size === 0) this.active.add(this);
+    this.#readers.add(g);
+    tree.changed();
+    return g;
+  }
+
+  #takeWrite(ctx: Context): RwGuard<T> {
+    const tree = this.tree;
+    const now = tree.now();
+    touch(ctx, tree, now);
+    const g = this.#writer = new RwGuard(this, ctx, now, true);
+    this.active.add(this);
+    tree.changed();
+    return g;
+  }
+
+  unlockRead(g: RwGuard<T>): void {
+    if (!this.#readers.delete(g)) return;
+    const tree = this.tree;
+    const now = tree.now();
+    touch(g.context, tree, now);
+    if (this.#readers.size === 0) this.#drain(now);
+    tree.changed();
+  }
+
+  unlockWrite(g: RwGuard<T>): void {
+    if (this.#writer !== g) return;
+    this.#writer = undefined;
+    const tree = this.tree;
+    const now = tree.now();
+    touch(g.context, tree, now);
+    this.#drain(now);
+    tree.changed();
+  }
+
+  /** Grants what the queue's head allows; unregisters the lock when it is free. */
+  #drain(now: number): void {
+    const q = this.#q;
+    let w = q.head;
+    if (this.#writer === undefined) {
+      if (w !== undefined && w.mode === "write") {
+        if (this.#readers.size === 0) this.#grant(w, now);
+      } else {
+        while (w !== undefined && w.mode === "read") {
+          const next = w.next;
+          this.#grant(w, now);
+          w = next;
+        }
+      }
+    }
+    if (this.#writer === undefined && this.#readers.size === 0) this.active.delete(this);
+  }
+
+  #grant(w: Waiter, now: number): void {
+    const q = this.#q;
+    q.remove(w);
+    detach(w);
+    touch(w.ctx, this.tree, now);
+    const write = w.mode === "write";
+    const g = new RwGuard(this, w.ctx, now, write);
+    if (write) this.#writer = g;
+    else this.#readers.add(g);
+    w.resolve(g);
+    afterGrant(w, q);
+  }
+
+  giveUp(w: Waiter, reason: unknown): void {
+    if (!w.queued) return;
+    this.#q.remove(w);
+    detach(w);
+    const now = this.tree.now();
+    touch(w.ctx, this.tree, now);
+    this.#drain(now); // readers behind a writer that gave up may go now
+    this.tree.changed();
+    w.reject(reason);
+  }
+
+  holders(): LockHolderInfo[] {
+    const w = this.#writer;
+    if (w !== undefined) return [holderInfo(w.context, "write", 1, w.since)];
+    const out: LockHolderInfo[] = [];
+    for (const r of this.#readers) out.push(holderInfo(r.context, "read", 1, r.since));
+    return out;
+  }
+
+  waiters(): LockWaiterInfo[] {
+    return this.#q.infos();
+  }
+
+  blockers(rec: WaitRecord, into: Context[]): void {
+    const writer = this.#writer;
+    if (writer !== undefined) into.push(writer.context);
+    if (rec.writes > 0) {
+      for (const r of this.#readers) into.push(r.context);
+    }
+    if (rec.count > rec.writes) {
+      // A read wait also waits for every writer queued before it.
+      for (let w = this.#q.head; w !== undefined; w = w.next) {
+        if (w.ctx === rec.ctx && w.mode === "read") break;
+        if (w.mode === "write") into.push(w.ctx);
+      }
+    }
+  }
+
+  grantable(rec: WaitRecord, free: ReadonlySet<Context>): boolean {
+    const ok = (c: Context): boolean => c === rec.ctx || free.has(c);
+    const writer = this.#writer;
+    if (writer !== undefined && !ok(writer.context)) return false;
+    if (rec.writes > 0) {
+      let all = true;
+      for (const r of this.#readers) {
+        if (!ok(r.context)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return true;
+    }
+    if (rec.count > rec.writes) {
+      for (let w = this.#q.head; w !== undefined; w = w.next) {
+        if (w.ctx === rec.ctx && w.mode === "read") return true;
+        if (w.mode === "write" && !ok(w.ctx)) return false;
+      }
+    }
+    return false;
+  }
+
+  waitMode(rec: WaitRecord): LockMode {
+    return rec.writes > 0 ? "write" : "read";
+  }
+
+  mayClose(): boolean {
+    return true;
+  }
+
+  cancelWaits(ctx: Context, error: unknown): void {
+    // All of ctx's waits leave before anything is granted: none of them gets the lock now.
+    const gone = withdrawAll(this.#q, ctx);
+    if (gone.length === 0) return;
+    const now = this.tree.now();
+    touch(ctx, this.tree, now);
+    this.#drain(now);
+    this.tree.changed();
+    for (const w of gone) w.reject(error);
+  }
+}
+
+/**
+ * Makes an rwlock owned by `owner`. Internal: use `ctx.rwlock(name, value)`.
+ * @internal
+ */
+export function newRwLock<T>(owner: Context, name: string, value: T): ContextRwLock<T> {
+  checkName(name, "name");
+  return new RwLock(owner, name, value);
+}

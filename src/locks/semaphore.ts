@@ -1,0 +1,235 @@
+/**
+ * A named counting semaphore, made by `ctx.semaphore(name, permits)`: waiters are served in
+ * order. Internal.
+ *
+ * @module
+ */
+
+import {
+  type Context,
+  type ContextSemaphore,
+  internals,
+  type LockHolderInfo,
+  type LockMode,
+  type LockOptions,
+  type LockWaiterInfo,
+  type NamedLock,
+  type SemaphoreGuard,
+} from "../core/context.ts";
+import { current } from "../core/current.ts";
+import { checkName, describe } from "../core/names.ts";
+import type { Tree } from "../core/tree.ts";
+import type { GraphLock, WaitRecord } from "./deadlock.ts";
+import { lockRegistry } from "./registry.ts";
+import {
+  afterGrant,
+  badOptions,
+  detach,
+  enqueue,
+  holderInfo,
+  Holders,
+  Queue,
+  touch,
+  type Waiter,
+  withdrawAll,
+} from "./wait_queue.ts";
+
+class SemGuard implements SemaphoreGuard {
+  readonly context: Context;
+  readonly since: number;
+  readonly permits: number;
+  #lock: Semaphore;
+  #released = false;
+
+  constructor(lock: Semaphore, context: Context, since: number, permits: number) {
+    this.#lock = lock;
+    this.context = context;
+    this.since = since;
+    this.permits = permits;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#lock.unlock(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** Checks a permit count; returns the error, or undefined. */
+function badPermits(n: unknown, capacity: number): Error | undefined {
+  if (typeof n !== "number") return new TypeError(`n must be a number, got ${describe(n)}`);
+  if (!Number.isInteger(n) || n < 1) {
+    return new RangeError(`n must be a positive integer, got ${n}`);
+  }
+  if (n > capacity) {
+    return new RangeError(`n (${n}) must not exceed the semaphore's ${capacity} permits`);
+  }
+  return undefined;
+}
+
+class Semaphore implements ContextSemaphore, GraphLock {
+  readonly name: string;
+  readonly owner: Context;
+  readonly tree: Tree;
+  /** The tree's active locks (see `registry.ts`), looked up once. */
+  readonly active: Set<NamedLock>;
+  readonly capacity: number;
+  #available: number;
+  #holders = new Holders<SemGuard>();
+  #q = new Queue();
+
+  constructor(owner: Context, name: string, permits: number) {
+    this.owner = owner;
+    this.name = name;
+    this.capacity = this.#available = permits;
+    this.tree = internals.tree(owner);
+    this.active = lockRegistry(this.tree).locks;
+  }
+
+  get kind(): "semaphore" {
+    return "semaphore";
+  }
+
+  get available(): number {
+    return this.#available;
+  }
+
+  acquire(n: number = 1, options?: LockOptions): Promise<SemaphoreGuard> {
+    if (n !== 1) {
+      const bad = badPermits(n, this.capacity);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
+    if (options !== undefined) {
+      const bad = badOptions(options);
+      if (bad !== undefined) return Promise.reject(bad);
+      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+    }
+    if (this.#q.head === undefined && this.#available >= n) {
+      return Promise.resolve(this.#take(current(), n));
+    }
+    return enqueue(this, this.#q, current(), "permits", n, options);
+  }
+
+  tryAcquire(n: number = 1): SemaphoreGuard | undefined {
+    if (n !== 1) {
+      const bad = badPermits(n, this.capacity);
+      if (bad !== undefined) throw bad;
+    }
+    return this.#q.head === undefined && this.#available >= n
+      ? this.#take(current(), n)
+      : undefined;
+  }
+
+  #take(ctx: Context, n: number): SemGuard {
+    const tree = this.tree;
+    const now = tree.now();
+    touch(ctx, tree, now);
+    const g = new SemGuard(this, ctx, now, n);
+    if (this.#holders.size === 0) this.active.add(this);
+    this.#holders.add(g);
+    this.#available -= n;
+    tree.changed();
+    return g;
+  }
+
+  unlock(g: SemGuard): void {
+    if (!this.#holders.delete(g)) return;
+    this.#available += g.permits;
+    const tree = this.tree;
+    const now = tree.now();
+    touch(g.context, tree, now);
+    this.#drain(now);
+    tree.changed();
+  }
+
+  #drain(now: number): void {
+    const q = this.#q;
+    for (let w = q.head; w !== undefined && w.permits <= this.#available; w = q.head) {
+      q.remove(w);
+      detach(w);
+      touch(w.ctx, this.tree, now);
+      const g = new SemGuard(this, w.ctx, now, w.permits);
+      this.#holders.add(g);
+      this.#available -= w.permits;
+      w.resolve(g);
+      afterGrant(w, q);
+    }
+    if (this.#holders.size === 0) this.active.delete(this);
+  }
+
+  giveUp(w: Waiter, reason: unknown): void {
+    if (!w.queued) return;
+    this.#q.remove(w);
+    detach(w);
+    const now = this.tree.now();
+    touch(w.ctx, this.tree, now);
+    this.#drain(now); // smaller requests behind a large one that gave up may go now
+    this.tree.changed();
+    w.reject(reason);
+  }
+
+  holders(): LockHolderInfo[] {
+    const out: LockHolderInfo[] = [];
+    for (const g of this.#holders) out.push(holderInfo(g.context, "permits", g.permits, g.since));
+    return out;
+  }
+
+  waiters(): LockWaiterInfo[] {
+    return this.#q.infos();
+  }
+
+  blockers(_rec: WaitRecord, into: Context[]): void {
+    for (const g of this.#holders) into.push(g.context);
+  }
+
+  grantable(rec: WaitRecord, free: ReadonlySet<Context>): boolean {
+    let stuck = 0;
+    for (const g of this.#holders) {
+      if (g.context !== rec.ctx && !free.has(g.context)) stuck += g.permits;
+    }
+    const room = this.capacity - stuck;
+    for (let w = this.#q.head; w !== undefined; w = w.next) {
+      if (w.permits > room) return false;
+      if (w.ctx === rec.ctx) return true;
+    }
+    return false;
+  }
+
+  waitMode(): LockMode {
+    return "permits";
+  }
+
+  mayClose(): boolean {
+    return true;
+  }
+
+  cancelWaits(ctx: Context, error: unknown): void {
+    // All of ctx's waits leave before anything is granted: none of them gets the lock now.
+    const gone = withdrawAll(this.#q, ctx);
+    if (gone.length === 0) return;
+    const now = this.tree.now();
+    touch(ctx, this.tree, now);
+    this.#drain(now);
+    this.tree.changed();
+    for (const w of gone) w.reject(error);
+  }
+}
+
+/**
+ * Makes a semaphore owned by `owner`. Internal: use `ctx.semaphore(name, permits)`.
+ * @internal
+ */
+export function newSemaphore(owner: Context, name: string, permits: number): ContextSemaphore {
+  checkName(name, "name");
+  if (typeof permits !== "number") {
+    throw new TypeError(`permits must be a number, got ${describe(permits)}`);
+  }
+  if (!Number.isSafeInteger(permits) || permits < 1) {
+    throw new RangeError(`permits must be a positive integer, got ${permits}`);
+  }
+  return new Semaphore(owner, name, permits);
+}

@@ -1,0 +1,264 @@
+/**
+ * What the three lock kinds share: the queue of waiters (first come, first served, O(1)
+ * removal), the slow path that starts a wait with its signal, timeout and deadlock check, the
+ * give-up paths, and the holder set. Internal.
+ *
+ * @module
+ */
+
+import {
+  type Context,
+  internals,
+  type LockHolderInfo,
+  type LockKind,
+  type LockMode,
+  type LockOptions,
+  type LockWaiterInfo,
+  type NamedLock,
+} from "../core/context.ts";
+import { describe } from "../core/names.ts";
+import type { Tree } from "../core/tree.ts";
+import { checkDeadlock, endWait, type GraphLock, startWait, type WaitRecord } from "./deadlock.ts";
+import { LockTimeoutError } from "./errors.ts";
+
+export type AnyLock = GraphLock & {
+  giveUp(w: Waiter, reason: unknown): void;
+  /** False when a new wait of `ctx` surely closes no cycle (a cheap test before the check). */
+  mayClose(ctx: Context): boolean;
+};
+
+/** Marks `ctx` active at `now` (on the lock's tree clock), or on its own tree's clock. */
+export function touch(ctx: Context, tree: Tree, now: number): void {
+  const t = internals.tree(ctx);
+  internals.touchAt(ctx, t === tree || t.now === tree.now ? now : t.now());
+}
+
+/** One pending wait. */
+export class Waiter {
+  readonly lock: AnyLock;
+  readonly ctx: Context;
+  readonly mode: LockMode;
+  readonly permits: number;
+  readonly since: number;
+  // deno-lint-ignore no-explicit-any
+  resolve: (guard: any) => void = noop;
+  reject: (reason: unknown) => void = noop;
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  queued = true;
+  rec: WaitRecord | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  timeoutMs = Infinity;
+
+  constructor(lock: AnyLock, ctx: Context, mode: LockMode, permits: number, since: number) {
+    this.lock = lock;
+    this.ctx = ctx;
+    this.mode = mode;
+    this.permits = permits;
+    this.since = since;
+  }
+
+  /** The abort listener. */
+  handleEvent(): void {
+    this.lock.giveUp(this, this.signal!.reason);
+  }
+
+  info(): LockWaiterInfo {
+    return { context: this.ctx, mode: this.mode, permits: this.permits, since: this.since };
+  }
+}
+
+export function noop(): void {}
+
+/** A FIFO of waiters with O(1) removal. */
+export class Queue {
+  head: Waiter | undefined = undefined;
+  tail: Waiter | undefined = undefined;
+
+  push(w: Waiter): void {
+    const t = this.tail;
+    if (t === undefined) this.head = w;
+    else {
+      t.next = w;
+      w.prev = t;
+    }
+    this.tail = w;
+  }
+
+  remove(w: Waiter): void {
+    const p = w.prev, n = w.next;
+    if (p === undefined) this.head = n;
+    else p.next = n;
+    if (n === undefined) this.tail = p;
+    else n.prev = p;
+    w.prev = w.next = undefined;
+    w.queued = false;
+  }
+
+  infos(): LockWaiterInfo[] {
+    const out: LockWaiterInfo[] = [];
+    for (let w = this.head; w !== undefined; w = w.next) out.push(w.info());
+    return out;
+  }
+}
+
+/**
+ * The holders of a shared lock, oldest first: a set that keeps its first member in a field, so
+ * that a lock taken and released by one holder at a time never touches a `Set`.
+ */
+export class Holders<G> {
+  size = 0;
+  #first: G | undefined = undefined;
+  #rest: Set<G> | undefined = undefined;
+
+  add(g: G): void {
+    if (this.size === 0) this.#first = g;
+    else (this.#rest ??= new Set()).add(g);
+    this.size++;
+  }
+
+  delete(g: G): boolean {
+    if (this.#first === g) this.#first = undefined;
+    else if (this.#rest === undefined || !this.#rest.delete(g)) return false;
+    this.size--;
+    return true;
+  }
+
+  [Symbol.iterator](): Iterator<G> {
+    const all: G[] = [];
+    if (this.#first !== undefined) all.push(this.#first);
+    if (this.#rest !== undefined) all.push(...this.#rest);
+    return all[Symbol.iterator]();
+  }
+}
+
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Checks wait options; returns the error to reject with, or undefined. */
+export function badOptions(options: unknown): Error | undefined {
+  if (typeof options !== "object" || options === null) {
+    return new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const { signal, timeoutMs } = options as LockOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return new TypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
+  }
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== "number") {
+      return new TypeError(`options.timeoutMs must be a number, got ${describe(timeoutMs)}`);
+    }
+    if (!(timeoutMs >= 0)) {
+      return new RangeError(`options.timeoutMs must be a non-negative number, got ${timeoutMs}`);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The slow path: `ctx` starts waiting on `lock` (which is held). Gives up at once when `ctx` is
+ * cancelled or the timeout is 0.
+ */
+export function enqueue<G>(
+  lock: AnyLock,
+  q: Queue,
+  ctx: Context,
+  mode: LockMode,
+  permits: number,
+  options: LockOptions | undefined,
+): Promise<G> {
+  const tree = lock.tree;
+  const now = tree.now();
+  touch(ctx, tree, now);
+  const timeoutMs = options?.timeoutMs ?? Infinity;
+  if (ctx.cancelled || timeoutMs === 0) {
+    tree.changed();
+    return Promise.reject(
+      ctx.cancelled ? internals.cancelError(ctx) : timeoutError(lock, ctx, timeoutMs),
+    );
+  }
+  const w = new Waiter(lock, ctx, mode, permits, now);
+  const p = new Promise<G>((resolve, reject) => {
+    w.resolve = resolve;
+    w.reject = reject;
+  });
+  q.push(w);
+  w.rec = startWait(ctx, lock, mode === "write");
+  tree.changed(); // the lock is in the registry already: only a held lock has waiters
+  // The waiter is complete before anything below runs: the first setTimeout() of a process may
+  // run queued jobs (Deno loads timers lazily), which may grant the lock or give the wait up.
+  const signal = options?.signal;
+  if (signal !== undefined) {
+    w.signal = signal;
+    signal.addEventListener("abort", w, { once: true });
+  }
+  if (timeoutMs <= MAX_TIMER_MS && w.queued) {
+    w.timeoutMs = timeoutMs;
+    const timer = setTimeout(onTimeout, timeoutMs, w);
+    if (w.queued) w.timer = timer;
+    else clearTimeout(timer);
+  }
+  if (w.queued && lock.mayClose(ctx)) checkDeadlock(ctx);
+  return p;
+}
+
+export function onTimeout(w: Waiter): void {
+  w.timer = undefined;
+  if (w.queued) w.lock.giveUp(w, timeoutError(w.lock, w.ctx, w.timeoutMs));
+}
+
+export function timeoutError(lock: NamedLock, ctx: Context, timeoutMs: number): LockTimeoutError {
+  return new LockTimeoutError({
+    lockName: lock.name,
+    kind: lock.kind,
+    waiter: ctx.path,
+    holders: lock.holders().map((h) => h.context.path),
+    timeoutMs,
+  });
+}
+
+/** Ends a wait that left the queue: stops its signal listener and timer, updates the graph. */
+export function detach(w: Waiter): void {
+  if (w.signal !== undefined) w.signal.removeEventListener("abort", w);
+  if (w.timer !== undefined) {
+    clearTimeout(w.timer);
+    w.timer = undefined;
+  }
+  endWait(w.rec!, w.mode === "write");
+}
+
+/**
+ * After a hand-off to `ctx`: the waiters left now wait for `ctx`, which closes a cycle if `ctx`
+ * itself still waits for something.
+ */
+export function afterGrant(w: Waiter, q: Queue): void {
+  if (q.head !== undefined && w.rec!.all.recs.length > 0) checkDeadlock(w.ctx);
+}
+
+/** Takes every waiter of `ctx` out of `q` (a cancelled context gives all its waits up). */
+export function withdrawAll(q: Queue, ctx: Context): Waiter[] {
+  const gone: Waiter[] = [];
+  for (let w = q.head; w !== undefined;) {
+    const next = w.next;
+    if (w.ctx === ctx) {
+      q.remove(w);
+      detach(w);
+      gone.push(w);
+    }
+    w = next;
+  }
+  return gone;
+}
+
+export function released(kind: LockKind, name: string): TypeError {
+  return new TypeError(`the guard of ${kind} "${name}" was released`);
+}
+
+export function holderInfo(
+  context: Context,
+  mode: LockMode,
+  permits: number,
+  since: number,
+): LockHolderInfo {
+  return { context, mode, permits, since };
+}
