@@ -165,7 +165,7 @@ export class Context {
   /** Live counts this context raised and has not lowered: cell, count, cell, count, … */
   #held: Array<Cell | number> | undefined = undefined;
   /** What few contexts need, made on first use: a spawn allocates as little as possible. */
-  #x: Extra | undefined = undefined;
+  #rare: RareState | undefined = undefined;
 
   private constructor(tree: Tree, parent: Context | undefined, name: string, state: number) {
     this.name = name;
@@ -204,8 +204,8 @@ export class Context {
     return this.#tree.base + this.#created;
   }
 
-  #xt(): Extra {
-    return this.#x ??= new Extra();
+  #rareState(): RareState {
+    return this.#rare ??= new RareState();
   }
 
   /**
@@ -249,8 +249,8 @@ export class Context {
    * ```
    */
   get path(): string {
-    const x = this.#xt();
-    return x.path ??= this.parent === undefined
+    const rare = this.#rareState();
+    return rare.path ??= this.parent === undefined
       ? escapeSegment(this.name)
       : `${this.parent.path}.${escapeSegment(this.name)}`;
   }
@@ -272,10 +272,10 @@ export class Context {
    * ```
    */
   get signal(): AbortSignal {
-    const x = this.#xt();
-    let c = x.controller;
+    const rare = this.#rareState();
+    let c = rare.controller;
     if (c === undefined) {
-      c = x.controller = new AbortController();
+      c = rare.controller = new AbortController();
       if (this.#state & CANCELLED) c.abort(errorOf(this.#cause()!));
     }
     return c.signal;
@@ -406,12 +406,12 @@ export class Context {
    */
   wait(): Promise<void> {
     if (this.#state & CANCELLED) return Promise.resolve();
-    const x = this.#xt();
-    let w = x.waiting;
+    const rare = this.#rareState();
+    let w = rare.waiting;
     if (w === undefined) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
-      w = x.waiting = { promise, resolve };
+      w = rare.waiting = { promise, resolve };
     }
     return w.promise;
   }
@@ -444,13 +444,15 @@ export class Context {
       c.#state |= CANCELLED;
       // Only this context keeps the cause; descendants find it by walking up (#cause()), so a
       // cancel allocates nothing per descendant.
-      const x = c.#x;
-      if (x !== undefined) {
-        if (c === this) x.cause = cause;
-        if (x.controller !== undefined || x.waiting !== undefined || x.hooks !== undefined) {
-          c.#fire(x, cause);
+      const rare = c.#rare;
+      if (rare !== undefined) {
+        if (c === this) rare.cause = cause;
+        if (
+          rare.controller !== undefined || rare.waiting !== undefined || rare.hooks !== undefined
+        ) {
+          c.#fire(rare, cause);
         }
-      } else if (c === this) c.#x = new Extra(cause);
+      } else if (c === this) c.#rare = new RareState(cause);
       for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
     }
     this.#tree.changed();
@@ -462,18 +464,18 @@ export class Context {
     if (!(this.#state & CANCELLED)) return undefined;
     // deno-lint-ignore no-this-alias
     for (let c: Context | undefined = this; c !== undefined; c = c.parent) {
-      const cause = c.#x?.cause;
+      const cause = c.#rare?.cause;
       if (cause !== undefined) return cause;
     }
     return undefined;
   }
 
-  #fire(x: Extra, cause: CancelCause): void {
-    x.controller?.abort(errorOf(cause));
-    if (x.waiting !== undefined) x.waiting.resolve();
-    const hooks = x.hooks;
+  #fire(rare: RareState, cause: CancelCause): void {
+    rare.controller?.abort(errorOf(cause));
+    if (rare.waiting !== undefined) rare.waiting.resolve();
+    const hooks = rare.hooks;
     if (hooks !== undefined) {
-      x.hooks = undefined;
+      rare.hooks = undefined;
       const error = errorOf(cause);
       for (const fn of hooks) {
         try {
@@ -694,13 +696,13 @@ export class Context {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
     const secret = options === undefined ? false : secretOption(options);
-    const x = this.#xt();
-    const data = x.data ??= new Map();
+    const rare = this.#rareState();
+    const data = rare.data ??= new Map();
     if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     data.set(key, v);
-    if (secret) (x.secrets ??= new Set()).add(key);
+    if (secret) (rare.secrets ??= new Set()).add(key);
     this.#active = this.#tree.now() - this.#tree.base;
     this.#tree.changed();
   }
@@ -723,7 +725,7 @@ export class Context {
    */
   getData(key: string): JsonValue | undefined {
     if (typeof key !== "string") throw new TypeError(`key must be a string, got ${describe(key)}`);
-    return this.#x?.data?.get(key);
+    return this.#rare?.data?.get(key);
   }
 
   /**
@@ -744,7 +746,7 @@ export class Context {
   addMetric(key: string, metric: MetricValue): void {
     checkName(key, "key");
     const m = checkMetric(metric, "metric");
-    const metrics = this.#xt().metrics ??= new Map();
+    const metrics = this.#rareState().metrics ??= new Map();
     if (!metrics.has(key) && metrics.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
     }
@@ -950,7 +952,7 @@ export class Context {
   #failed(error: unknown): void {
     // Stopping because of a cancel is what a task should do, not a failure.
     if ((this.#state & CANCELLED) && error instanceof CancelledError) return this.#settled();
-    this.#xt().error = error;
+    this.#rareState().error = error;
     try {
       (this.#node?.cells?.get("failed") ?? this.#cell("failed")).total++;
       this.#tree.recordFailure(this.path, error);
@@ -1011,20 +1013,20 @@ export class Context {
         cancelledAt: (c: Context) => c.#cause()?.at,
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
-        lastError: (c: Context) => c.#x?.error,
-        data: (c: Context) => c.#x?.data,
-        metrics: (c: Context) => c.#x?.metrics,
-        secrets: (c: Context) => c.#x?.secrets,
+        lastError: (c: Context) => c.#rare?.error,
+        data: (c: Context) => c.#rare?.data,
+        metrics: (c: Context) => c.#rare?.metrics,
+        secrets: (c: Context) => c.#rare?.secrets,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
         onCancel: (c: Context, fn: (error: CancelledError) => void) => {
           if (c.#state & CANCELLED) {
             fn(errorOf(c.#cause()!));
             return () => {};
           }
-          const hooks = c.#xt().hooks ??= new Set();
+          const hooks = c.#rareState().hooks ??= new Set();
           hooks.add(fn);
           return () => {
-            c.#x?.hooks?.delete(fn);
+            c.#rare?.hooks?.delete(fn);
           };
         },
       } satisfies ContextInternals,
@@ -1035,10 +1037,10 @@ export class Context {
     };
     runIn = (ctx, task) => ctx.#run(task);
     initialize = (ctx, data, metrics, secrets) => {
-      const x = ctx.#xt();
-      if (data !== undefined) x.data = new Map(data);
-      if (metrics !== undefined) x.metrics = new Map(metrics);
-      if (secrets !== undefined) x.secrets = new Set(secrets);
+      const rare = ctx.#rareState();
+      if (data !== undefined) rare.data = new Map(data);
+      if (metrics !== undefined) rare.metrics = new Map(metrics);
+      if (secrets !== undefined) rare.secrets = new Set(secrets);
     };
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
@@ -1067,8 +1069,8 @@ function start<T>(ctx: Context, task: Task<T>): Promise<T> {
 }
 
 // The rarely needed state of a context, in one object made on first use. All fields are set in
-// the constructor so that every Extra has the same shape.
-class Extra {
+// the constructor so that every RareState has the same shape.
+class RareState {
   cause: CancelCause | undefined;
   path: string | undefined = undefined;
   controller: AbortController | undefined = undefined;

@@ -545,11 +545,13 @@ const TONES: Record<string, Parameters<typeof styleText>[0]> = {
 };
 
 function warningEntry(w: StatusWarning, paint: Paint): string {
-  return `${ICONS[w.severity] ?? "⚠️"} ${paint(TONES[w.severity] ?? "yellow", clean2(w.message))}`;
+  return `${ICONS[w.severity] ?? "⚠️"} ${
+    paint(TONES[w.severity] ?? "yellow", cleanMessage(w.message))
+  }`;
 }
 
 // Warning messages may be long (a deadlock names every member): only control characters go.
-function clean2(text: string): string {
+function cleanMessage(text: string): string {
   return CONTROL.test(text) ? text.replace(CONTROLS, "�") : text;
 }
 
