@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { configure, Context, global, Metric } from "../mod.ts";
+import { configure, Context, global, Metric, renderStatus } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
 import { type Status, status, statusJson, type StatusWarning } from "../src/status/status.ts";
 import type { SystemMetrics } from "../src/status/system_metrics.ts";
@@ -150,11 +150,13 @@ Deno.test("statusJson is plain data that survives JSON unchanged", () => {
   ]);
   assert.equal(json.global.cancelReason, "Error: stop");
   assert.deepEqual(json.activeLocks, [{
+    lockName: "room-lock",
     name: "room-lock",
     kind: "mutex",
     mode: "exclusive",
     permits: 1,
     capacity: 1,
+    holder: "global.chat",
     heldBy: "global.chat",
     heldMs: 10,
     since: T0,
@@ -171,6 +173,7 @@ Deno.test("statusJson is plain data that survives JSON unchanged", () => {
     since: T0 + 1,
     stuck: false,
     deadlocked: false,
+    holders: ["global.chat"],
     heldBy: ["global.chat"],
   }]);
   assert.deepEqual(json.global.children[0].locksHeld, [0]);
@@ -425,4 +428,26 @@ Deno.test("a real guard kept after its context ended is a leaked guard", async (
   assert.equal(only(s, "leaked-guard").contextPath, "global.gone");
   guard.release();
   assert.deepEqual(status({ root, system: SYSTEM }).warnings, []);
+});
+
+Deno.test("held locks and waiters name the lock and its holders alike; the 0.1 names stay as aliases", async () => {
+  const root = Context.root("global");
+  const m = root.mutex("room-lock", 0);
+  const g = await root.child("chat").spawn(() => m.lock());
+  const waiting = root.child("reader").spawn(() => m.lock());
+  const s = statusJson({ root, system: SYSTEM });
+  const [held] = s.activeLocks, [wait] = s.lockWaiters;
+  assert.deepEqual([held.lockName, held.holder], [wait.lockName, wait.holders[0]]);
+  assert.deepEqual([held.name, held.heldBy, wait.heldBy], [
+    held.lockName,
+    held.holder,
+    wait.holders,
+  ]);
+  // A status from a 0.1 process (a remote peer) has only the old names: it still draws.
+  const old = JSON.parse(JSON.stringify(s));
+  for (const l of old.activeLocks) delete l.lockName, delete l.holder;
+  for (const w of old.lockWaiters) delete w.holders;
+  assert.equal(renderStatus(old, { color: false }), renderStatus(s, { color: false }));
+  g.release();
+  (await waiting).release();
 });

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concat } from "../serve/http_server.ts";
 import { isAlive, pidOfSocket, PROTOCOL_HEADER } from "../serve/socket_dir.ts";
 
 export { isAlive } from "../serve/socket_dir.ts";
@@ -366,12 +367,4 @@ function indexOfCrlf(bytes: Uint8Array): number {
     if (bytes[i] === 13 && bytes[i + 1] === 10) return i;
   }
   return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

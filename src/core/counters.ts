@@ -25,6 +25,14 @@ export class Cell {
   live = 0;
   /** Whether a live count was ever kept here (decides whether `live_…` keys are listed). */
   hasLive = false;
+
+  /**
+   * Whether the total is worth showing: it was ever raised, or the counter is a total only. A
+   * live-only counter (`incrementLive`) shows no `0` total beside its live count.
+   */
+  get showsTotal(): boolean {
+    return this.total > 0 || !this.hasLive;
+  }
 }
 
 /** The segment that holds folded counters of ended paths. */
@@ -146,7 +154,7 @@ export class CounterStore {
       if (n.cells) {
         for (const [name, cell] of n.cells) {
           const key = counterKey(name);
-          if (cell.total > 0 || !cell.hasLive) out[`${n.path}.${key}`] = cell.total;
+          if (cell.showsTotal) out[`${n.path}.${key}`] = cell.total;
           if (cell.hasLive) out[`${n.path}.live_${escapeSegment(name)}`] = cell.live;
         }
       }

@@ -94,9 +94,19 @@ export function counters(prefix = "", options: { root?: Context } = {}): Record<
   if (typeof prefix !== "string") {
     throw new TypeError(`prefix must be a string, got ${describe(prefix)}`);
   }
-  const root = options?.root ?? global();
+  const root = rootOption(options?.root);
+  return internals.tree(root).counters.entries(prefix);
+}
+
+/**
+ * The context an `options.root` names: {@linkcode global} when it is `undefined`.
+ * @internal
+ * @throws {TypeError} naming `options.root` when it is anything but a Context.
+ */
+export function rootOption(root: unknown): Context {
+  if (root === undefined) return global();
   if (!(root instanceof Context)) {
     throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
   }
-  return internals.tree(root).counters.entries(prefix);
+  return root;
 }

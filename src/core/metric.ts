@@ -1,5 +1,5 @@
 /**
- * Metric values shown beside a context in a status: the seed's `MetricValue`.
+ * Metric values shown beside a context in a status: counters, gauges, durations, text and bytes.
  *
  * @module
  */

@@ -10,7 +10,7 @@ import "./shim.ts";
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import type { Context } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { global, rootOption } from "../core/current.ts";
 import { type Status, statusJson } from "../status/status.ts";
 import { statusStream } from "../status/stream.ts";
 import { loadConfig } from "./config.ts";
@@ -239,7 +239,7 @@ export async function serveRemoteStatus(options: RemoteAccessOptions = {}): Prom
   const timeoutMs = positiveInt(options.timeoutMs ?? 5_000, "options.timeoutMs");
   const perSecond = positiveInt(options.connectionsPerSecond ?? 20, "options.connectionsPerSecond");
   const floorMs = nonNegative(options.minStreamIntervalMs ?? 1_000, "options.minStreamIntervalMs");
-  const root = options.root ?? global();
+  const root = rootOption(options.root);
   const [identity, config] = await Promise.all([
     loadKeyedIdentity({ home: options.home }),
     loadConfig({ home: options.home }),

@@ -19,7 +19,7 @@
  */
 
 import type { Context } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { global, rootOption } from "../core/current.ts";
 import {
   ensurePrivateDir,
   localDir,
@@ -109,7 +109,7 @@ export function defaultName(): string {
  * @throws when the directory cannot be made private or the socket cannot be bound.
  */
 export function serveStatus(options: EndpointOptions = {}): Endpoint {
-  const root = options.root ?? global();
+  const root = rootOption(options.root);
   const dir = options.dir ?? localDir();
   ensurePrivateDir(dir);
   const path = `${dir}/${socketName(Deno.pid)}`;
@@ -351,7 +351,11 @@ export function errorResponse(code: number, message: string): Response {
   });
 }
 
-function delay(ms: number): Promise<void> {
+/**
+ * Resolves after `ms` without keeping the process alive for it. Internal.
+ * @internal
+ */
+export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
     Deno.unrefTimer(t);

@@ -18,7 +18,7 @@
  */
 
 import type { Context } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { global, rootOption } from "../core/current.ts";
 import { errorResponse, processInfo, serveRoutes } from "./endpoint.ts";
 import { describe } from "../core/names.ts";
 import type { LocalHttpLimits } from "./http_server.ts";
@@ -223,7 +223,7 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
         `variable ${TOKEN_ENV} (at least ${MIN_TOKEN_LENGTH} characters), or listen on 127.0.0.1.`,
     );
   }
-  const root = options.root ?? global();
+  const root = rootOption(options.root);
   const info = processInfo(options.name);
   const expected = token === undefined ? undefined : new TextEncoder().encode(token);
   const routes = serveRoutes({ hostname, port: options.port }, {

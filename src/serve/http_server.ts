@@ -548,7 +548,11 @@ function quote(text: string): string {
   return JSON.stringify(shown);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+/**
+ * `a` followed by `b`, in a new array. Internal: also the local client's.
+ * @internal
+ */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b.slice();
   const out = new Uint8Array(a.length + b.length);
   out.set(a);

@@ -7,11 +7,11 @@
  */
 
 import { type Context, internals } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { global, rootOption } from "../core/current.ts";
 import { CancelledError } from "../core/errors.ts";
 import { describe } from "../core/names.ts";
 import { missingPermissions } from "./socket_dir.ts";
-import { defaultName, type Endpoint, serveStatus } from "./endpoint.ts";
+import { defaultName, delay, type Endpoint, serveStatus } from "./endpoint.ts";
 import {
   checkHttpOptions,
   type HttpListener,
@@ -165,7 +165,7 @@ export async function main(
       `options.shutdownGraceMs must be a non-negative finite number, got ${describe(graceMs)}`,
     );
   }
-  const root = options.root ?? global();
+  const root = rootOption(options.root);
   const exit = options.exit ?? Deno.exit;
   const report = options.report ?? writeStderr;
   const color = options.color ?? colorFor(Deno.stderr);
@@ -368,11 +368,4 @@ function writeStderr(text: string): void {
   const bytes = new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n");
   let off = 0;
   while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    Deno.unrefTimer(t);
-  });
 }

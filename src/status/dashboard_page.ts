@@ -235,7 +235,7 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
       if (c.error) chips.push(h("span", { class: "chip crit", title: c.error }, "failed: " + json(c.error)));
       for (const i of c.locksHeld || []) {
         const l = st.activeLocks[i];
-        if (l) chips.push(h("span", { class: "chip held" + (l.leaked ? " crit" : l.longHeld ? " warn" : "") }, "holds " + l.name));
+        if (l) chips.push(h("span", { class: "chip held" + (l.leaked ? " crit" : l.longHeld ? " warn" : "") }, "holds " + (l.lockName ?? l.name)));
       }
       for (const i of c.locksWaited || []) {
         const w = st.lockWaiters[i];
@@ -292,10 +292,10 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
       h("table", {},
         h("tr", {}, h("th", {}, "lock"), h("th", {}, "kind"), h("th", {}, "held by"), h("th", {}, "for")),
         st.activeLocks.map((l) => h("tr", {
-          class: "holder" + (l.leaked ? " crit" : l.longHeld ? " warn" : ""), "data-lock": l.name,
+          class: "holder" + (l.leaked ? " crit" : l.longHeld ? " warn" : ""), "data-lock": l.lockName ?? l.name,
         },
-          h("td", { class: "path" }, l.name), h("td", {}, l.kind + (l.kind === "semaphore" ? " " + l.permits + "/" + l.capacity : l.mode === "exclusive" ? "" : " " + l.mode)),
-          h("td", { class: "path" }, l.heldBy + (l.leaked ? " (ended: leaked guard)" : "")), h("td", {}, age(l.since))))));
+          h("td", { class: "path" }, l.lockName ?? l.name), h("td", {}, l.kind + (l.kind === "semaphore" ? " " + l.permits + "/" + l.capacity : l.mode === "exclusive" ? "" : " " + l.mode)),
+          h("td", { class: "path" }, (l.holder ?? l.heldBy) + (l.leaked ? " (ended: leaked guard)" : "")), h("td", {}, age(l.since))))));
     $("waiters").replaceChildren(st.lockWaiters.length === 0 ? h("p", { class: "empty" }, "nobody waits") :
       h("table", {},
         h("tr", {}, h("th", {}, "lock"), h("th", {}, "waiter"), h("th", {}, "held by"), h("th", {}, "waiting")),
@@ -304,7 +304,7 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
           "data-waiter": w.waiter, "data-lock": w.lockName,
         },
           h("td", { class: "path" }, w.lockName + (w.deadlocked ? " (deadlock)" : "")),
-          h("td", { class: "path" }, w.waiter), h("td", { class: "path" }, w.heldBy.join(", ")), h("td", {}, age(w.since))))));
+          h("td", { class: "path" }, w.waiter), h("td", { class: "path" }, (w.holders ?? w.heldBy).join(", ")), h("td", {}, age(w.since))))));
   }
 
   function gauge(label, text, ratio, title) {

@@ -32,8 +32,8 @@
  * @module
  */
 
-import { Context, internals } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { internals } from "../core/context.ts";
+import { rootOption } from "../core/current.ts";
 import { FOLDED_SEGMENT, type PathNode } from "../core/counters.ts";
 import { describe, escapeSegment } from "../core/names.ts";
 import { lockRegistry } from "../locks/registry.ts";
@@ -341,10 +341,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
       `options.format must be "openmetrics" or "prometheus", got ${describe(format)}`,
     );
   }
-  const root = options.root ?? global();
-  if (!(root instanceof Context)) {
-    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
-  }
+  const root = rootOption(options.root);
   const { status, tree } = snapshot({ root, system: options.system });
 
   // Every path under the root that has something to show: live contexts first (tree order),
@@ -374,7 +371,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
       }
     }
   }
-  const locks = status.activeLocks.filter((l) => paths.add(l.heldBy));
+  const locks = status.activeLocks.filter((l) => paths.add(l.holder));
   const waiters = status.lockWaiters.filter((w) => paths.add(w.waiter));
   paths.choose(maxDepth, maxSeries);
 
@@ -417,7 +414,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
         continue;
       }
       const base = snake(name);
-      if (cell.total > 0 || !cell.hasLive) {
+      if (cell.showsTotal) {
         namedFamily(
           `fastn_app_${base}`,
           "counter",
@@ -495,7 +492,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
     maxSeries,
   );
   for (const l of locks) {
-    const labels = lockLabels(paths.label(l.heldBy)!, l.name, l.kind);
+    const labels = lockLabels(paths.label(l.holder)!, l.lockName, l.kind);
     holders.add(labels, 1);
     held.add(labels, l.heldMs / 1000, true);
   }

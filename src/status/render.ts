@@ -1,5 +1,5 @@
 /**
- * The dashboard: a status as the seed's `fastn status` screen.
+ * The dashboard: a status drawn as text for a terminal (`cli.ts status`, `String(status())`).
  *
  * @module
  */
@@ -67,7 +67,7 @@ function ansi(format: Parameters<typeof styleText>[0], text: string): string {
 }
 
 /**
- * Renders a status as the dashboard of the seed's `fastn status`: the title, the System,
+ * Renders a status as the `fastn status` dashboard: the title, the System,
  * Network and Process lines, the context tree drawn with `├──`/`└──`/`│`, each context with its
  * age, activity and a short summary of its metrics and data, `Total: … | Live: …` counter lines
  * (deep sums: the context's path and every path below it, ended contexts included), the locks
@@ -494,7 +494,7 @@ function modeText(kind: string, mode: string, permits: number, capacity?: number
 function holdsLine(l: LockStatus, paint: Paint): string {
   const mode = modeText(l.kind, l.mode, l.permits);
   const held = red(l.longHeld, `${formatDuration(l.heldMs)} held`, paint);
-  return `🔒 HOLDS "${paint("cyan", l.name)}" (${mode ? `${mode}, ` : ""}${held})${
+  return `🔒 HOLDS "${paint("cyan", l.lockName ?? l.name)}" (${mode ? `${mode}, ` : ""}${held})${
     l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""
   }`;
 }
@@ -524,8 +524,8 @@ function lockEntry(l: LockStatus, paint: Paint): string {
     : l.longHeld
     ? paint("red", " ⚠️ LONG HELD")
     : "";
-  return `"${paint("cyan", l.name)}"${mode ? ` (${mode})` : ""} held by ${
-    shortRef(l.heldBy)
+  return `"${paint("cyan", l.lockName ?? l.name)}"${mode ? ` (${mode})` : ""} held by ${
+    shortRef(l.holder ?? l.heldBy)
   } (${dur})${flag}`;
 }
 

@@ -9,8 +9,8 @@
  */
 
 import { config } from "../core/config.ts";
-import { Context, internals } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { type Context, internals } from "../core/context.ts";
+import { rootOption } from "../core/current.ts";
 import type { PathNode } from "../core/counters.ts";
 import { describe, escapeSegment } from "../core/names.ts";
 import { renderStatus } from "./render.ts";
@@ -161,10 +161,7 @@ export function snapshot(options: StatusOptions = {}): Snapshot {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
-  const root = options.root ?? global();
-  if (!(root instanceof Context)) {
-    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
-  }
+  const root = rootOption(options.root);
   const sys = options.system;
   if (sys !== undefined && (typeof sys !== "object" || sys === null) && typeof sys !== "function") {
     throw new TypeError(
@@ -183,29 +180,35 @@ export function snapshot(options: StatusOptions = {}): Snapshot {
   // Locks first, so that each context can point at its entries.
   const { held, waiters, heldAt, waitedAt } = collectLocks(tree, now);
   const activeLocks: LockStatus[] = held.map((h) => ({
+    lockName: h.lock,
     name: h.lock,
     kind: h.kind,
     mode: h.mode,
     permits: h.permits,
     capacity: h.capacity,
+    holder: h.context.path,
     heldBy: h.context.path,
     heldMs: h.heldMs,
     since: h.since,
     longHeld: h.longHeld,
     leaked: h.leaked,
   }));
-  const lockWaiters: LockWaiter[] = waiters.map((w) => ({
-    lockName: w.lock,
-    kind: w.kind,
-    mode: w.mode,
-    permits: w.permits,
-    waiter: w.context.path,
-    waitingMs: w.waitingMs,
-    since: w.since,
-    stuck: w.stuck,
-    deadlocked: w.deadlocked,
-    heldBy: w.holders.map((c) => c.path),
-  }));
+  const lockWaiters: LockWaiter[] = waiters.map((w) => {
+    const holders = w.holders.map((c) => c.path);
+    return {
+      lockName: w.lock,
+      kind: w.kind,
+      mode: w.mode,
+      permits: w.permits,
+      waiter: w.context.path,
+      waitingMs: w.waitingMs,
+      since: w.since,
+      stuck: w.stuck,
+      deadlocked: w.deadlocked,
+      holders,
+      heldBy: holders,
+    };
+  });
 
   const rootNode = internals.counterNode(root);
   const counts = rootNode === undefined ? undefined : countersBelow(rootNode);
@@ -279,13 +282,10 @@ function contextStatus(
     const c = node.children === undefined ? undefined : counts?.get(node);
     if (c !== undefined) {
       ({ total, live, deepTotal, deepLive } = c);
-    } else if (node.cells !== undefined && node.cells.size > 0) {
-      deepTotal = total = {};
-      deepLive = live = {};
-      for (const [name, cell] of node.cells) {
-        if (cell.total > 0 || !cell.hasLive) total[name] = cell.total;
-        if (cell.hasLive) live[name] = cell.live;
-      }
+    } else {
+      ({ total, live } = ownCounters(node));
+      deepTotal = total;
+      deepLive = live;
     }
   }
   const cancelled = ctx.cancelled;
@@ -316,6 +316,22 @@ function contextStatus(
   };
 }
 
+/** The counters of one path as status shows them (shared empty records when it has none). */
+function ownCounters(
+  node: PathNode,
+): { total: Record<string, number>; live: Record<string, number> } {
+  if (node.cells === undefined || node.cells.size === 0) {
+    return { total: EMPTY_RECORD, live: EMPTY_RECORD };
+  }
+  const total: Record<string, number> = {};
+  const live: Record<string, number> = {};
+  for (const [name, cell] of node.cells) {
+    if (cell.showsTotal) total[name] = cell.total;
+    if (cell.hasLive) live[name] = cell.live;
+  }
+  return { total, live };
+}
+
 /**
  * Own and deep counters of the counter paths from `top` down that have paths below them. A leaf
  * path's deep counters are its own, made when its context is visited.
@@ -333,16 +349,7 @@ function countersBelow(top: PathNode): Map<PathNode, NodeCounters> {
   // Children before parents.
   for (let i = order.length - 1; i >= 0; i--) {
     const n = order[i];
-    let total: Record<string, number> = EMPTY_RECORD;
-    let live: Record<string, number> = EMPTY_RECORD;
-    if (n.cells !== undefined && n.cells.size > 0) {
-      total = {};
-      live = {};
-      for (const [name, cell] of n.cells) {
-        if (cell.total > 0 || !cell.hasLive) total[name] = cell.total;
-        if (cell.hasLive) live[name] = cell.live;
-      }
-    }
+    const { total, live } = ownCounters(n);
     let deepTotal: Record<string, number> | undefined;
     let deepLive: Record<string, number> | undefined;
     for (const k of n.children!.values()) {
@@ -353,7 +360,7 @@ function countersBelow(top: PathNode): Map<PathNode, NodeCounters> {
       } else if (k.cells !== undefined && k.cells.size > 0) {
         // A leaf path: its cells straight in.
         for (const [name, cell] of k.cells) {
-          if (cell.total > 0 || !cell.hasLive) {
+          if (cell.showsTotal) {
             deepTotal ??= { ...total };
             deepTotal[name] = (deepTotal[name] ?? 0) + cell.total;
           }

@@ -14,8 +14,8 @@ import {
   withDashboard,
 } from "./status.ts";
 import type { Tree } from "../core/tree.ts";
-import { Context, internals } from "../core/context.ts";
-import { global } from "../core/current.ts";
+import { internals } from "../core/context.ts";
+import { rootOption } from "../core/current.ts";
 
 /**
  * Options of {@linkcode statusStream}.
@@ -108,10 +108,7 @@ export function statusStream(
       `options.minIntervalMs must be a non-negative finite number, got ${minIntervalMs}`,
     );
   }
-  const root = options.root ?? global();
-  if (!(root instanceof Context)) {
-    throw new TypeError(`options.root must be a Context, got ${describe(root)}`);
-  }
+  const root = rootOption(options.root);
   return new StatusStream({ root, system: options.system }, signal, minIntervalMs);
 }
 

@@ -12,8 +12,8 @@
 import { statfsSync } from "node:fs";
 
 /**
- * System resource usage, as the seed's `SystemMetrics`; `null` where it could not be read, with
- * the reason in `unavailable`.
+ * System resource usage (CPU, memory, disk, network, load, uptime, this process); `null` where
+ * it could not be read, with the reason in `unavailable`.
  *
  * @example
  * ```ts

@@ -84,11 +84,17 @@ export interface ContextStatus {
  * const m = root.mutex("config", {});
  * using _guard = await m.lock();
  * const [held]: LockStatus[] = status({ root }).activeLocks;
- * assert.deepEqual([held.name, held.kind, held.heldBy], ["config", "mutex", "global"]);
+ * assert.deepEqual([held.lockName, held.kind, held.holder], ["config", "mutex", "global"]);
  * ```
  */
 export interface LockStatus {
   /** The lock's name. */
+  lockName: string;
+  /**
+   * The lock's name, as {@linkcode LockStatus.lockName}.
+   * @deprecated Read `lockName`, the field {@linkcode LockWaiter} has too. Kept for clients of
+   * 0.1, which read `name`.
+   */
   name: string;
   /** Which kind of lock. */
   kind: LockKind;
@@ -99,6 +105,11 @@ export interface LockStatus {
   /** The semaphore's permit count; 1 otherwise. */
   capacity: number;
   /** The path of the holding context. */
+  holder: string;
+  /**
+   * The path of the holding context, as {@linkcode LockStatus.holder}.
+   * @deprecated Read `holder`. Kept for clients of 0.1, which read `heldBy`.
+   */
   heldBy: string;
   /** How long it has been held. */
   heldMs: number;
@@ -123,7 +134,7 @@ export interface LockStatus {
  * const guard = await m.lock();
  * const waiting = root.child("reader").spawn(() => m.lock());
  * const [w]: LockWaiter[] = status({ root }).lockWaiters;
- * assert.deepEqual([w.lockName, w.waiter, w.heldBy], ["config", "global.reader", ["global"]]);
+ * assert.deepEqual([w.lockName, w.waiter, w.holders], ["config", "global.reader", ["global"]]);
  * guard.release();
  * (await waiting).release();
  * ```
@@ -148,6 +159,11 @@ export interface LockWaiter {
   /** Part of a deadlock cycle. */
   deadlocked: boolean;
   /** The paths of the lock's current holders. */
+  holders: string[];
+  /**
+   * The paths of the lock's current holders, as {@linkcode LockWaiter.holders}.
+   * @deprecated Read `holders`. Kept for clients of 0.1, which read `heldBy`.
+   */
   heldBy: string[];
 }
 
