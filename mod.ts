@@ -23,6 +23,36 @@
  * assert.deepEqual(proxy.cancelReason, "shutdown");
  * ```
  *
+ * ## Who may cancel
+ *
+ * Every context has {@linkcode Context.cancel} and {@linkcode Context.end}, so any code that
+ * holds a context, or reaches one with {@linkcode current} or {@linkcode global}, could stop the
+ * whole application. The rule, as in Go's `context` package: **cancelling and ending belong to
+ * the code that made the context** (with `Context.root()`, or `child()` then `spawn()` or
+ * `create()`). Code that is handed a context (a task's argument, `current()`) may read it, count
+ * on it, make children of it and cancel the children it made, but does not cancel or end the
+ * context it was given: it returns, or throws, and lets its maker decide. To bound what a piece
+ * of code can stop, hand it a child made for it: cancelling that child stops only the child's
+ * subtree, and the maker can still cancel the child at any time. This is a convention, not a
+ * sandbox: `ctx.parent` and `global()` stay reachable, so code you cannot trust at all belongs
+ * in a Worker or another process.
+ *
+ * @example Handing a child to code you do not control
+ * ```ts
+ * import { Context } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * // A plugin gets a child of its own, never the service's context.
+ * async function plugin(ctx: Context): Promise<void> {
+ *   ctx.cancel("the plugin gave up"); // stops the plugin's own subtree only
+ * }
+ *
+ * const service = Context.root("global").child("http-proxy").create();
+ * await service.child("plugin").spawn(plugin);
+ * assert.equal(service.cancelled, false);
+ * service.end();
+ * ```
+ *
  * @module
  */
 
