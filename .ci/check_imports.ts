@@ -135,15 +135,36 @@ export function wrongWay(graph: Graph): string[] {
   return out.sort();
 }
 
+/** Folders of `src/` that the README's Layout section, the ranks above and the disk disagree on. */
+export function layoutMismatches(readme: string, folders: string[]): string[] {
+  const section = readme.split(/^## Layout$/m)[1]?.split(/^## /m)[0] ?? "";
+  const listed = [...section.matchAll(/^src\/([a-z_]+)\/ /gm)].map((m) => m[1]);
+  const out: string[] = [];
+  if (section === "") out.push('README.md has no "## Layout" section');
+  for (const f of folders) {
+    if (!listed.includes(f)) out.push(`src/${f}/ is not in the README's Layout section`);
+    if (!(f in RANKS)) out.push(`src/${f}/ has no rank in .ci/check_imports.ts`);
+  }
+  for (const f of listed) {
+    if (!folders.includes(f)) out.push(`the README lists src/${f}/, which is gone`);
+  }
+  return out;
+}
+
 if (import.meta.main) {
   const graph = await moduleGraph(entryFiles());
   const cycles = findCycles(graph);
   const wrong = wrongWay(graph);
+  const folders = [...Deno.readDirSync(new URL("src/", ROOT))].filter((e) => e.isDirectory)
+    .map((e) => e.name).sort();
+  wrong.push(...layoutMismatches(Deno.readTextFileSync(new URL("README.md", ROOT)), folders));
   for (const c of cycles) console.error(`import cycle: ${c.join(" → ")}`);
-  for (const w of wrong) console.error(`import against the direction: ${w}`);
+  for (const w of wrong) console.error(`layout: ${w}`);
   const n = Object.keys(graph).length;
   if (cycles.length > 0 || wrong.length > 0) {
-    console.error(`check_imports: ${cycles.length} cycle(s), ${wrong.length} wrong-way import(s)`);
+    console.error(
+      `check_imports: ${cycles.length} cycle(s), ${wrong.length} wrong-way import(s) or layout mismatch(es)`,
+    );
     Deno.exit(1);
   }
   console.log(`check_imports: ${n} modules, no import cycle, every import points one way`);
