@@ -10,7 +10,7 @@ import "./shim.ts";
 import type { Connection, Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import type { Context } from "../core/context.ts";
-import { global, rootOption } from "../core/current.ts";
+import { rootOption } from "../core/current.ts";
 import { type Status, statusJson } from "../status/status.ts";
 import { statusStream } from "../status/stream.ts";
 import { loadConfig } from "./config.ts";

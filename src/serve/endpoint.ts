@@ -19,7 +19,7 @@
  */
 
 import type { Context } from "../core/context.ts";
-import { global, rootOption } from "../core/current.ts";
+import { rootOption } from "../core/current.ts";
 import {
   ensurePrivateDir,
   localDir,

@@ -18,7 +18,7 @@
  */
 
 import type { Context } from "../core/context.ts";
-import { global, rootOption } from "../core/current.ts";
+import { rootOption } from "../core/current.ts";
 import { errorResponse, processInfo, serveRoutes } from "./endpoint.ts";
 import { describe } from "../core/names.ts";
 import type { LocalHttpLimits } from "./http_server.ts";

@@ -7,7 +7,7 @@
  */
 
 import { type Context, internals } from "../core/context.ts";
-import { global, rootOption } from "../core/current.ts";
+import { rootOption } from "../core/current.ts";
 import { CancelledError } from "../core/errors.ts";
 import { describe } from "../core/names.ts";
 import { missingPermissions } from "./socket_dir.ts";
