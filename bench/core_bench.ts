@@ -1,16 +1,22 @@
 /**
- * Benchmarks of the core (issue 2). Every target is a ratio against a baseline measured in the
- * same run (`group` + `baseline: true`), so that a noisy machine moves both sides together:
+ * Benchmarks of the core (issues 2 and 14). Every target is a ratio against a baseline measured
+ * in the same run (`group` + `baseline: true`), so that a noisy machine moves both sides together;
+ * `deno task bench` (bench/summary.ts) runs all bench files in rounds and prints each ratio
+ * against its target:
  *
- * | group              | target                                                              |
- * | ------------------ | ------------------------------------------------------------------- |
- * | `incrementTotal`   | ≤ 2× a `Map` get+set with a precomputed key                         |
- * | `counter-vs-prom`  | ≥ 5× faster than prom-client's labelled `inc()`                     |
- * | `current`          | ≤ 1.5× a bare `AsyncLocalStorage.getStore()`, both with a store set |
- * | `spawn`            | child `spawn` + settle ≤ 2× `await als.run(store, asyncFn)`         |
- * | `cancel-100k`      | cancelling 100,000 contexts ≤ aborting 100,000 `AbortSignal.any`s   |
+ * | group              | target                                                                  |
+ * | ------------------ | ----------------------------------------------------------------------- |
+ * | `incrementTotal`   | ≤ 1× a `Map` get+set with a precomputed key                             |
+ * | `counter-vs-prom`  | ≥ 5× faster than prom-client's labelled `inc()`                         |
+ * | `current`          | ≤ 1.5× a bare `AsyncLocalStorage.getStore()`, both with a store set     |
+ * | `spawn`            | child `spawn` + settle ≤ 2× `await als.run(store, fn)` (reused store),  |
+ * |                    | and ≤ 1.5× `await als.run(new store, fn)` (a new store each call)       |
+ * | `spawn, N other …` | spawn with 0, 1 and 3 other `AsyncLocalStorage`s holding a store       |
+ * |                    | (reported, no target)                                                   |
+ * | `cancel-100k`      | cancelling 100,000 contexts ≥ 5× faster than aborting an                |
+ * |                    | `AbortSignal.any` fan-out of 100,000                                    |
  *
- * Run with `deno task bench`.
+ * Run with `deno task bench`, or alone with `deno bench -A bench/core_bench.ts`.
  *
  * @module
  */
@@ -146,10 +152,11 @@ Deno.bench("await ctx.spawn(asyncFn) (no child)", { group: "spawn" }, async () =
   await spawner.spawn(asyncTask);
 });
 
-// Reference, not a target: the same run with a new store object each time, of a Context's size
+// The second reference: the same run with a new store object each call, of a Context's size
 // (21 fields). Deno's AsyncLocalStorage keeps each store as the value of a WeakMap entry whose
 // key is new per run, and V8's scavenger keeps such values alive through the next minor GC, so a
-// new store costs a copy that a reused one does not. A child spawn pays this for its Context.
+// new store costs a copy that a reused one does not. A child spawn pays this for its Context,
+// which makes this row the floor of any library that gives each task a context of its own.
 // deno-fmt-ignore
 class FreshStore {
   a = 0; b = 0; c = 0; d = 0; e = 0; f = 0; g = 0; h = 0; i = 0; j = 0; k = 0;
@@ -160,6 +167,45 @@ Deno.bench("(reference) await als.run(new 192-byte store, asyncFn)", {
 }, async () => {
   await als.run(new FreshStore(), asyncFn);
 });
+
+// ---------------------------------------------------------------------------------------------
+// spawn while other AsyncLocalStorage instances hold a store (other libraries in the same app:
+// a tracer, a logger, a request-scoped DI container). Each bench call runs inside a snapshot of
+// an async context where N other instances have a store (each entered with `run`),
+// so every `run` our spawn does copies an async-context frame with N more entries. The same
+// snapshot call wraps N = 0, so the rows differ only in N.
+
+const others = [0, 1, 2].map(() => new AsyncLocalStorage<{ other: number }>());
+
+function contextWith(n: number): <R>(fn: () => R) => R {
+  let enter: () => <R>(fn: () => R) => R = () => AsyncLocalStorage.snapshot();
+  for (let i = 0; i < n; i++) {
+    const inner = enter;
+    enter = () => others[i].run({ other: i }, inner);
+  }
+  const runIn = enter();
+  if (n > 0 && runIn(() => others[n - 1].getStore()?.other) !== n - 1) {
+    throw new Error(`the snapshot lost the other stores (n = ${n})`);
+  }
+  return runIn;
+}
+
+const spawnChild = (): Promise<void> => spawner.child("job").spawn(asyncTask);
+const runFresh = (): Promise<void> => als.run(new FreshStore(), asyncFn);
+for (const n of [0, 1, 3]) {
+  const runIn = contextWith(n);
+  Deno.bench(`${n} other: await als.run(new 192-byte store, asyncFn)`, {
+    group: `spawn, ${n} other AsyncLocalStorage active`,
+    baseline: true,
+  }, async () => {
+    await runIn(runFresh);
+  });
+  Deno.bench(`${n} other: await ctx.child("job").spawn(asyncFn)`, {
+    group: `spawn, ${n} other AsyncLocalStorage active`,
+  }, async () => {
+    await runIn(spawnChild);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // cancelling 100,000 contexts vs aborting one AbortController with 100,000 AbortSignal.any
