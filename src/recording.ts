@@ -979,29 +979,23 @@ export class Recording {
     const only = (x: Map<string, string>, y: Map<string, string>): string[] =>
       [...x].filter(([k]) => !y.has(k)).map(([, v]) => v);
     // deno-lint-ignore no-explicit-any
+    type Any = any;
+    const keyed = (list: unknown[], id: (x: Any) => string, text: (x: Any) => string) =>
+      new Map(list.map((x) => [id(x), text(x)]));
     const lockIds = (s: RecState): Map<string, string> =>
-      new Map(
-        s.locks.map((
-          // deno-lint-ignore no-explicit-any
-          l: any,
-        ) => [
-          `${l.name}|${l.heldBy}|${l.since}|${l.mode}`,
-          `${l.name} (${l.kind}, ${l.mode}) by ${l.heldBy}`,
-        ]),
+      keyed(
+        s.locks,
+        (l) => `${l.name}|${l.heldBy}|${l.since}|${l.mode}`,
+        (l) => `${l.name} (${l.kind}, ${l.mode}) by ${l.heldBy}`,
       );
-    // deno-lint-ignore no-explicit-any
     const waitIds = (s: RecState): Map<string, string> =>
-      new Map(
-        s.waiters.map((
-          // deno-lint-ignore no-explicit-any
-          w: any,
-        ) => [`${w.lockName}|${w.waiter}|${w.since}`, `${w.waiter} waits for ${w.lockName}`]),
+      keyed(
+        s.waiters,
+        (w) => `${w.lockName}|${w.waiter}|${w.since}`,
+        (w) => `${w.waiter} waits for ${w.lockName}`,
       );
     const warnIds = (s: RecState): Map<string, string> =>
-      new Map(
-        // deno-lint-ignore no-explicit-any
-        s.warnings.map((w: any) => [`${w.code}|${w.contextPath}`, `${w.code}: ${w.message}`]),
-      );
+      keyed(s.warnings, (w) => `${w.code}|${w.contextPath}`, (w) => `${w.code}: ${w.message}`);
     const la = lockIds(sa), lb = lockIds(sb);
     const wa = waitIds(sa), wb = waitIds(sb);
     const xa = warnIds(sa), xb = warnIds(sb);

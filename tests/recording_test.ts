@@ -181,7 +181,7 @@ Deno.test("secret keys configured on the recording machine are redacted even whe
   assert.ok(!text.includes("123-45-6789"));
 });
 
-Deno.test("rotation keeps the recording within maxBytes, and what is kept still replays", async () => {
+Deno.test("rotation keeps the recording within maxBytes, and what is kept still replays", () => {
   using dir = tempDir();
   const maxBytes = 16 * 1024;
   const { root, clock } = clocked("global", 1_000);
