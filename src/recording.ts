@@ -946,9 +946,17 @@ export class Recording {
     return found;
   }
 
-  /** The status of moment `i`, as `statusJson()` gave it then. */
-  statusAt(i: number): Status {
-    return statusOf(this.#stateAt(i));
+  /**
+   * The status of moment `i`, as `statusJson()` gave it then; with `at` (no earlier than the
+   * moment), as it stood at that later time: nothing had changed, durations had grown.
+   */
+  statusAt(i: number, at?: number): Status {
+    const state = this.#stateAt(i);
+    if (at === undefined || at === state.at) return statusOf(state);
+    if (!(at >= state.at)) {
+      throw new RangeError(`at must be no earlier than moment ${i} (${state.at}), got ${at}`);
+    }
+    return statusOf({ ...state, at });
   }
 
   /**
