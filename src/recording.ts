@@ -1011,7 +1011,7 @@ export class Recording {
     const ka = counterValues(sa), kb = counterValues(sb);
     for (const key of new Set([...ka.keys(), ...kb.keys()])) {
       const from = ka.get(key) ?? null, to = kb.get(key) ?? null;
-      if (from === to) continue;
+      if ((from ?? 0) === (to ?? 0)) continue;
       counters[key] = { from, to, delta: (to ?? 0) - (from ?? 0) };
     }
     return {

@@ -11,6 +11,7 @@ import { RemoteStatusError } from "./errors.ts";
 import { shortId52 } from "./id52.ts";
 import { loadIdentity } from "./identity.ts";
 import { processIo } from "../cli_status.ts";
+import { RecordingWriter } from "../recording.ts";
 
 /**
  * Where a command writes. Tests and embedders pass their own.
@@ -64,6 +65,11 @@ export interface RunRemoteStatusOptions {
    * @default {5000}
    */
   timeoutMs?: number;
+  /**
+   * With `watch` and one target: record what the watch sees to `path` (see `cli.ts replay`).
+   * @default {undefined (no recording)}
+   */
+  record?: { path: string; maxBytes?: number };
   /**
    * Ends a watch when aborted (SIGINT and SIGTERM end it too).
    * @default {undefined}
@@ -285,6 +291,21 @@ async function watch(
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   const watched: Watched[] = [];
+  let recorder: RecordingWriter | undefined;
+  const first = peers[0];
+  if (options.record !== undefined && first !== undefined && !(first instanceof Error)) {
+    try {
+      recorder = new RecordingWriter(options.record.path, {
+        maxBytes: options.record.maxBytes,
+        source: { kind: "peer", target: first.target, id52: first.id52 },
+      });
+    } catch (e) {
+      io.err(`${PREFIX}: cannot record to ${options.record.path}: ${messageOf(e)}\n`);
+      for (const s of signals) Deno.removeSignalListener(s, onSignal);
+      options.signal?.removeEventListener("abort", onUser);
+      return 1;
+    }
+  }
 
   const draw = (): void => {
     if (options.json) return;
@@ -300,6 +321,14 @@ async function watch(
   const follow = async (w: Watched): Promise<void> => {
     try {
       for await (const status of client.watch(w.peer, { signal: stop.signal })) {
+        try {
+          recorder?.write(status);
+        } catch (e) {
+          failed = true;
+          io.err(`${PREFIX}: the recording stopped: ${messageOf(e)}\n`);
+          recorder?.close();
+          recorder = undefined;
+        }
         if (options.json) {
           io.out(
             JSON.stringify({
@@ -344,6 +373,7 @@ async function watch(
     }
     await Promise.all(runs);
   } finally {
+    recorder?.close();
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     options.signal?.removeEventListener("abort", onUser);
   }
