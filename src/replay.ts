@@ -402,6 +402,7 @@ async function interactive(
       }
       if (ev === "tick") {
         at = rec.atOf(i + 1);
+        if (i + 1 === last) playing = false; // the end: stop there
         continue;
       }
       if (ev.done) return EXIT.ok;
