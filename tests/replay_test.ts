@@ -4,11 +4,11 @@
  * shutdown that hangs.
  */
 import assert from "node:assert/strict";
-import { type Context, renderStatus, type Status, status } from "../mod.ts";
+import { Context, renderStatus, type Status, status } from "../mod.ts";
 import { openRecording, RecordingWriter } from "../src/recording.ts";
 import { decodeKeys, replayCommand, type ReplayIo, type ReplayKey } from "../src/replay.ts";
 import { clocked, yields } from "./fixtures/lock_helpers.ts";
-import { cli, ROOT, socketDir, start, startApp } from "./fixtures/process.ts";
+import { cli, exists, ROOT, socketDir, start, startApp } from "./fixtures/process.ts";
 import { SEED_SYSTEM } from "./fixtures/system.ts";
 
 const APP = `${ROOT}tests/fixtures/recording_app.ts`;
@@ -360,4 +360,59 @@ Deno.test("status -w --record records what the watcher sees of a local process",
   assert.deepEqual(rec.sources[0], { kind: "pid", pid: app.pid, name: "recording_app.ts" });
   assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
   assert.ok(rec.statusAt(rec.length - 1).global.totalCounters.ticks > 0);
+});
+
+// ── the web dashboard ──────────────────────────────────────────────────────────────────────────
+
+const CHROMIUM = "/usr/bin/chromium";
+const noChromium = !exists(CHROMIUM) && !Deno.env.get("CI");
+
+Deno.test({
+  name: "the web dashboard opens a recording from a file: a slider through its moments, and find",
+  ignore: noChromium,
+  async fn() {
+    using dir = tempDir();
+    const { path, live } = await sample(dir.path);
+    const { chromium } = await import("playwright-core");
+    const { serveHttp } = await import("../src/http_listener.ts");
+    const root = Context.root("live-root");
+    const listener = serveHttp({ root, port: 0, name: "replay-test" });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on("request", (r) => void requests.push(r.url()));
+      await page.goto(listener.address.url);
+      await page.locator('li.ctx[data-path="live-root"]').first().waitFor({ timeout: 5_000 });
+      await page.locator("#rec-file").setInputFiles(path);
+      await page.locator('li.ctx[data-path="global"]').first().waitFor({ timeout: 5_000 });
+      assert.match(await page.locator("#rec-time").textContent() ?? "", /change 1 of 11/);
+      assert.equal(await page.locator('li.ctx[data-path="live-root"]').count(), 0);
+      // The slider to the 7th moment: the conn context is there.
+      await page.locator("#rec-slider").fill("6");
+      await page.locator('li.ctx[data-path="global.http-proxy.conn"]').waitFor({ timeout: 2_000 });
+      assert.match(
+        await page.locator("#rec-time").textContent() ?? "",
+        /\+1m 30s · change 7 of 11/,
+      );
+      // find deadlock: the first moment that has it, with the warning shown.
+      await page.locator("#rec-find").fill("deadlock");
+      await page.locator("#rec-find-go").click();
+      await page.locator('ul.warnings li[data-code="deadlock"]').waitFor({ timeout: 2_000 });
+      assert.equal(await page.locator("#rec-slider").inputValue(), String(8));
+      assert.ok(live[8].warnings.some((w) => w.code === "deadlock"));
+      await page.locator("#rec-find").fill("nothing-like-it");
+      await page.locator("#rec-find-go").click();
+      assert.match(await page.locator("#rec-note").textContent() ?? "", /never shows/);
+      // Nothing was sent anywhere: only the page's own requests to the listener.
+      const origin = new URL(listener.address.url).origin;
+      assert.deepEqual(requests.filter((u) => !u.startsWith(origin)), []);
+    } finally {
+      await browser.close();
+      await listener.close();
+    }
+  },
 });
