@@ -172,16 +172,24 @@ export function stateOf(status: Status): RecState {
   const stack: Array<[Node, string, string | null]> = [[status.global, status.global.path, null]];
   while (stack.length > 0) {
     const [c, key, parent] = stack.pop()!;
-    const { children, durationMs: _d, idleMs, ...rest } = c;
-    contexts.set(key, { key, parent, ...rest, activeAt: at - idleMs });
+    const f: FlatContext = { key, parent, activeAt: at - c.idleMs, createdAt: c.createdAt };
+    for (const field in c) {
+      if (field !== "children" && field !== "durationMs" && field !== "idleMs") {
+        f[field] = c[field];
+      }
+    }
+    contexts.set(key, f);
+    const children = c.children;
     if (children === undefined || children.length === 0) continue;
     const seen = new Map<string, number>();
     const list: string[] = [];
+    const cut = String(c.path).length + 1;
     for (const k of children) {
-      const seg = String(k.path).slice(String(c.path).length + 1).replaceAll("#", "%23");
+      let seg = String(k.path).slice(cut);
+      if (seg.includes("#")) seg = seg.replaceAll("#", "%23");
       const n = seen.get(seg) ?? 0;
       seen.set(seg, n + 1);
-      list.push(key + "." + seg + (n > 0 ? "#" + n : ""));
+      list.push(n > 0 ? key + "." + seg + "#" + n : key + "." + seg);
     }
     kids.set(key, list);
     for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], list[i], key]);
@@ -300,10 +308,24 @@ export const SHARED_REPLAY_SOURCE: string = [stateOf, applyDelta, statusOf, stat
 
 // ── deltas ─────────────────────────────────────────────────────────────────────────────────────
 
+// Deep equality of JSON values, key order included (it shows in the dashboard).
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i];
+    if (k !== kb[i]) return false;
+    if (!same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 /**
