@@ -22,6 +22,7 @@ const USAGE = `usage: cli.ts <command> [options]
 
 commands:
   status    show the context tree of local processes that run main() (see: cli.ts status --help)
+  replay    step through a recording of the status (see: cli.ts replay --help)
   id        this machine's id52, made on first use in $FASTN_HOME (default ~/.fastn)
 
 options:
@@ -49,6 +50,10 @@ export async function run(args: string[]): Promise<number> {
   switch (command) {
     case "status":
       return await statusCommand(rest);
+    case "replay": {
+      const { replayCommand } = await import("./src/cli/replay.ts");
+      return await replayCommand(rest);
+    }
     case "id":
       return await idCommand(rest);
     case "-h":

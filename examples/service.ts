@@ -14,6 +14,8 @@
  * at `/`, Prometheus metrics at `/metrics`; the ready line gives the address as `status`. With
  * `FASTN_CONTEXT_TOKEN` set, requests need `Authorization: Bearer <token>`.
  *
+ * `--record FILE` records its status stream to FILE (replay it with `cli.ts replay FILE`).
+ *
  * `--stuck` reproduces the design's stuck `session-output-lock`: after two commands, alice's
  * stdout-handler holds it and her stderr-stream waits for it (with warning thresholds lowered so the warnings show within
  * seconds). `--tick-ms N` sets how often sessions run a command (default 1000). Ctrl-C or
@@ -32,6 +34,7 @@ const { values: flags } = parseArgs({
     "tick-ms": { type: "string", default: "1000" },
     port: { type: "string", default: "0" },
     "http-port": { type: "string" },
+    record: { type: "string" },
   },
 });
 const tickMs = Number(flags["tick-ms"]);
@@ -279,4 +282,5 @@ await main(async (ctx) => {
   http: flags["http-port"] === undefined
     ? undefined
     : { port: Number(flags["http-port"]), onListen: (a) => (status = a.url) },
+  record: flags.record === undefined ? undefined : { path: flags.record },
 });

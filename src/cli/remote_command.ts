@@ -11,6 +11,7 @@ import { RemoteStatusError } from "../remote/errors.ts";
 import { shortId52 } from "../remote/id52.ts";
 import { loadIdentity } from "../remote/identity.ts";
 import { type CommandIo, EXIT, headerLine, messageOf, processIo, redraw, watchStop } from "./io.ts";
+import { RecordingWriter } from "../status/recording.ts";
 
 export type { CommandIo } from "./io.ts";
 
@@ -46,6 +47,11 @@ export interface RunRemoteStatusOptions {
    * @default {5000}
    */
   timeoutMs?: number;
+  /**
+   * With `watch` and one target: record what the watch sees to `path` (see `cli.ts replay`).
+   * @default {undefined (no recording)}
+   */
+  record?: { path: string; maxBytes?: number };
   /**
    * Ends a watch when aborted (SIGINT and SIGTERM end it too).
    * @default {undefined}
@@ -258,6 +264,19 @@ async function watch(
   let failed = false;
   using stop = watchStop(options.signal);
   const watched: Watched[] = [];
+  let recorder: RecordingWriter | undefined;
+  const first = peers[0];
+  if (options.record !== undefined && first !== undefined && !(first instanceof Error)) {
+    try {
+      recorder = new RecordingWriter(options.record.path, {
+        maxBytes: options.record.maxBytes,
+        source: { kind: "peer", target: first.target, id52: first.id52 },
+      });
+    } catch (e) {
+      io.err(`${PREFIX}: cannot record to ${options.record.path}: ${messageOf(e)}\n`);
+      return EXIT.failed;
+    }
+  }
 
   const draw = (): void => {
     if (options.json) return;
@@ -272,6 +291,14 @@ async function watch(
   const follow = async (w: Watched): Promise<void> => {
     try {
       for await (const status of client.watch(w.peer, { signal: stop.signal })) {
+        try {
+          recorder?.write(status);
+        } catch (e) {
+          failed = true;
+          io.err(`${PREFIX}: the recording stopped: ${messageOf(e)}\n`);
+          recorder?.close();
+          recorder = undefined;
+        }
         if (options.json) {
           io.out(
             JSON.stringify({
@@ -313,7 +340,11 @@ async function watch(
     watched.push(w);
     runs.push(follow(w));
   }
-  await Promise.all(runs);
+  try {
+    await Promise.all(runs);
+  } finally {
+    recorder?.close();
+  }
   return failed ? EXIT.failed : EXIT.ok;
 }
 

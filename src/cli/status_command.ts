@@ -17,6 +17,9 @@ import {
   wantsColor,
   watchStop,
 } from "./io.ts";
+import { checkRecordOptions, RecordingWriter } from "../status/recording.ts";
+import { renderStatus } from "../status/render.ts";
+import type { Status } from "../status/types.ts";
 import {
   listSockets,
   localDir,
@@ -39,6 +42,11 @@ options:
   -w, --watch    keep watching: redraw when a process reports a change (no polling);
                  ends when every watched process has exited, or on Ctrl-C
   --json         print JSON instead of the dashboard (with -w: one JSON line per change)
+  --record FILE  with -w, record what the watch sees (one process or peer) to FILE, for
+                 cli.ts replay FILE: JSON lines, secrets redacted, mode 0600
+  --record-max-bytes N
+                 keep at most N bytes of recording (rotated segments FILE.1, ...;
+                 K, M, G suffixes; default 64M)
   --no-color     no ANSI colours (also when NO_COLOR is set or stdout is not a terminal)
   --color        ANSI colours even when stdout is not a terminal
   -h, --help     show this help
@@ -53,6 +61,7 @@ interface Parsed {
   watch: boolean;
   json: boolean;
   color: boolean;
+  record: { path: string; maxBytes: number } | undefined;
 }
 
 /** Runs `status` with the arguments after the word `status`; resolves with the exit code. */
@@ -77,6 +86,7 @@ export async function statusCommand(
     // Only remote targets load libp2p (about 200 ms), so local status stays fast.
     const { runRemoteStatus } = await import("./remote_command.ts");
     return await runRemoteStatus(parsed.targets, {
+      record: parsed.record,
       json: parsed.json,
       watch: parsed.watch,
       color: parsed.color,
@@ -96,6 +106,13 @@ export async function statusCommand(
   }
 
   const found = await discover(dir, parsed.pids, io);
+  if (parsed.record !== undefined && found.targets.length > 1) {
+    io.err(
+      `cli.ts status: --record records one process, and ${found.targets.length} run main() ` +
+        `(pids ${found.targets.map((t) => t.pid).join(", ")}): pick one with --pid\n`,
+    );
+    return EXIT.usage;
+  }
   if (found.targets.length === 0) {
     if (parsed.pids === undefined && !found.failed) {
       io.err(
@@ -118,12 +135,18 @@ function parseOptions(args: string[], io: CliIo): Parsed | "help" {
       json: { type: "boolean" },
       color: { type: "boolean" },
       "no-color": { type: "boolean" },
+      record: { type: "string" },
+      "record-max-bytes": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
     strict: true,
   });
   if (values.help) return "help";
+  const record = recordOption(values.record, values["record-max-bytes"], values.watch === true);
+  if (record !== undefined && positionals.join(",").split(",").filter((t) => t.trim()).length > 1) {
+    throw new Error(`--record records one target, got ${positionals.join(",")}`);
+  }
   if (positionals.length > 0 && values.pid !== undefined) {
     throw new Error(`--pid is for local processes; it does not go with remote targets`);
   }
@@ -142,8 +165,33 @@ function parseOptions(args: string[], io: CliIo): Parsed | "help" {
     pids,
     watch: values.watch === true,
     json: values.json === true,
+    record,
     color: wantsColor(io, { color: values.color, noColor: values["no-color"] }),
   };
+}
+
+// `--record FILE [--record-max-bytes N]`: checked here, so a bad one changes nothing.
+function recordOption(
+  path: string | undefined,
+  max: string | undefined,
+  watch: boolean,
+): { path: string; maxBytes: number } | undefined {
+  if (path === undefined) {
+    if (max !== undefined) throw new Error(`--record-max-bytes goes with --record FILE`);
+    return undefined;
+  }
+  if (!watch) throw new Error(`--record records a watch: add -w`);
+  let maxBytes: number | undefined;
+  if (max !== undefined) {
+    const m = /^([0-9]+)([KMG]?)$/i.exec(max.trim());
+    if (m === null) {
+      throw new Error(`--record-max-bytes ${JSON.stringify(max)}: a number of bytes, like 64M`);
+    }
+    maxBytes = Number(m[1]) * ({ "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as const)[
+      m[2].toUpperCase() as "" | "K" | "M" | "G"
+    ];
+  }
+  return checkRecordOptions({ path, maxBytes }, "--record");
 }
 
 /** A process to read, with what `/info` said. */
@@ -316,7 +364,30 @@ async function watch(
   let failed = failedBefore;
   using stop = watchStop();
   const watched = new Map<number, Watched>();
-  const route = opts.json
+  let recorder: RecordingWriter | undefined;
+  if (opts.record !== undefined) {
+    const t = initial[0];
+    try {
+      recorder = new RecordingWriter(opts.record.path, {
+        maxBytes: opts.record.maxBytes,
+        source: { kind: "pid", pid: t.pid, name: t.info.name },
+      });
+    } catch (e) {
+      io.err(`cli.ts status: cannot record to ${opts.record.path}: ${(e as Error).message}\n`);
+      return EXIT.failed;
+    }
+  }
+  const record = (s: Status): void => {
+    try {
+      recorder?.write(s);
+    } catch (e) {
+      failed = true;
+      io.err(`cli.ts status: the recording stopped: ${(e as Error).message}\n`);
+      recorder?.close();
+      recorder = undefined;
+    }
+  };
+  const route = opts.json || recorder !== undefined
     ? "/status/stream"
     : `/status/stream?format=text&color=${opts.color ? 1 : 0}`;
 
@@ -339,14 +410,22 @@ async function watch(
       const events = await openStream(t.path, route, { signal: stop.signal });
       for await (const ev of events as AsyncIterable<SseEvent>) {
         if (ev.event !== "status") continue;
-        if (opts.json) {
-          let parsedStatus: unknown;
+        if (opts.json || recorder !== undefined) {
+          let parsedStatus: Status;
           try {
             parsedStatus = JSON.parse(ev.data);
           } catch {
             continue;
           }
-          io.out(JSON.stringify({ ...processFields(t, Date.now()), status: parsedStatus }) + "\n");
+          record(parsedStatus);
+          if (opts.json) {
+            io.out(
+              JSON.stringify({ ...processFields(t, Date.now()), status: parsedStatus }) + "\n",
+            );
+          } else {
+            w.screen = renderStatus(parsedStatus, { color: opts.color });
+            draw();
+          }
         } else {
           w.screen = ev.data;
           draw();
@@ -367,6 +446,10 @@ async function watch(
     }
   };
 
-  await Promise.all(initial.map(follow));
+  try {
+    await Promise.all(initial.map(follow));
+  } finally {
+    recorder?.close();
+  }
   return failed ? EXIT.failed : EXIT.ok;
 }

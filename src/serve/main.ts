@@ -21,6 +21,7 @@ import {
 import { renderStatus } from "../status/render.ts";
 import { status } from "../status/status.ts";
 import { colorFor } from "../status/format.ts";
+import { checkRecordOptions, type Recorder, startRecording } from "../status/recording.ts";
 
 /** Options of {@linkcode main}. */
 export interface MainOptions {
@@ -54,6 +55,15 @@ export interface MainOptions {
    * @default {undefined (no TCP listener)}
    */
   http?: HttpOptions;
+  /**
+   * Record this process's status stream to `path` (JSON lines: a full snapshot, then deltas; see
+   * docs/recording.md), keeping the most recent `maxBytes` in rotated segments (`path.1`, …),
+   * secrets redacted, files of mode 0600; replay it with `cli.ts replay <path>`. What is held
+   * back is written on exit, an uncaught error, and a shutdown that hangs. When the file cannot
+   * be made, the error is printed, `fn` does not run, and the exit code is 1.
+   * @default {undefined (no recording); maxBytes: 64 MiB}
+   */
+  record?: { path: string; maxBytes?: number };
   /**
    * The name `cli.ts status` shows for this process.
    * @default {the main module's file name}
@@ -171,6 +181,7 @@ export async function main(
   const color = options.color ?? colorFor(Deno.stderr);
   const name = options.name ?? defaultName();
   if (options.http !== undefined) checkHttpOptions(options.http, "options.http");
+  if (options.record !== undefined) checkRecordOptions(options.record, "options.record");
 
   const endpoint = options.endpoint === false ? undefined : startEndpoint(root, name, report);
   let http: HttpListener | undefined;
@@ -185,13 +196,34 @@ export async function main(
       return FAILED;
     }
   }
+  let recorder: Recorder | undefined;
+  if (options.record !== undefined) {
+    try {
+      recorder = startRecording({
+        ...options.record,
+        root,
+        name,
+        onError: (e) =>
+          report(`${paint("the recording stopped:", "red", color)} ${errorDetail(e)}`),
+      });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : describe(e);
+      report(`${paint("the recorder failed to start:", "red", color)} ${why}`);
+      await Promise.race([Promise.all([endpoint?.close(), http?.close()]), delay(1_000)]);
+      exit(FAILED);
+      return FAILED;
+    }
+  }
   let remote: { stop(): Promise<void> } | undefined;
   if (options.remote !== undefined) {
     try {
       remote = await options.remote.start(root);
     } catch (e) {
       report(`${paint("remote access failed to start:", "red", color)} ${errorDetail(e)}`);
-      await Promise.race([Promise.all([endpoint?.close(), http?.close()]), delay(1_000)]);
+      await Promise.race([
+        Promise.all([endpoint?.close(), http?.close(), recorder?.close()]),
+        delay(1_000),
+      ]);
       exit(FAILED);
       return FAILED;
     }
@@ -259,8 +291,14 @@ export async function main(
   }
 
   for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
+  recorder?.flush(); // the last moment first, whatever hangs below
   await Promise.race([
-    Promise.all([endpoint?.close(), http?.close(), remote?.stop().catch(() => {})]),
+    Promise.all([
+      endpoint?.close(),
+      http?.close(),
+      remote?.stop().catch(() => {}),
+      recorder?.close(),
+    ]),
     delay(1_000),
   ]);
   exit(code);

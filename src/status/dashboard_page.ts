@@ -6,12 +6,18 @@
  * holders and waiters (stuck waiters in the warning colour, deadlocks in the critical colour), the
  * warnings, the system gauges, and a chart of a chosen counter's rate over the last five minutes.
  *
+ * A recording (`main(fn, { record })`, `cli.ts status -w --record`) opens in the page too: the
+ * file is read by the browser (nothing is sent anywhere), a slider moves through its moments and
+ * a find box goes to the first moment a warning code or a context shows, as `cli.ts replay`.
+ *
  * A token-protected listener serves the page itself without the token (it holds no data); open it
  * as `http://host:port/#token=<token>` (the fragment never leaves the browser, and the page
  * removes it from the address bar and keeps it for the tab only) or type the token when asked.
  *
  * @module
  */
+
+import { SHARED_REPLAY_SOURCE } from "./recording.ts";
 
 /**
  * The dashboard page.
@@ -98,6 +104,11 @@ svg.chart .area { fill: var(--accent); opacity: .08; }
 svg.chart text { fill: var(--muted); font-size: 10px; }
 form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-bg); }
 [hidden] { display: none !important; }
+label.open { font-size: 12px; color: #cbd5e1; cursor: pointer; }
+label.open input { display: none; }
+.replay { display: flex; gap: 10px; align-items: center; padding: 8px 20px; background: #e0e7ff; }
+.replay input[type=range] { flex: 1; }
+.replay .note { color: var(--crit); }
 </style>
 </head>
 <body>
@@ -106,8 +117,18 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
   <span class="proc" id="proc"></span>
   <span class="grow"></span>
   <span class="age" id="updated"></span>
+  <label class="open" title="replay a recording: the file stays in this browser">open recording…
+    <input type="file" id="rec-file" multiple></label>
   <span class="conn" id="conn">connecting…</span>
 </header>
+<div class="replay" id="replay" hidden>
+  <input type="range" id="rec-slider" min="0" max="0" step="1" value="0" aria-label="moment">
+  <span class="age" id="rec-time"></span>
+  <input id="rec-find" size="28" placeholder="find: deadlock, waiter-stuck, a context">
+  <button type="button" id="rec-find-go">find</button>
+  <button type="button" id="rec-live">back to live</button>
+  <span class="note" id="rec-note"></span>
+</div>
 <form class="auth" id="auth" hidden>
   <label for="token">This listener needs a token:</label>
   <input id="token" type="password" autocomplete="off" size="40">
@@ -153,7 +174,7 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
   const $ = (id) => document.getElementById(id);
   const state = {
     status: null, skew: 0, receivedAt: 0, collapsed: new Set(), history: [], selected: "",
-    token: null, connected: false,
+    token: null, connected: false, replay: null, live: null,
   };
 
   // A token in the fragment (#token=...) is kept for this tab and taken out of the address bar.
@@ -215,7 +236,8 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
     return t.length > 60 ? t.slice(0, 59) + "…" : t;
   }
   // Server time now, from the clock difference seen when the last status arrived.
-  const serverNow = () => Date.now() - state.skew;
+  const serverNow = () =>
+    state.replay ? (state.status ? state.status.timestamp : 0) : Date.now() - state.skew;
   const age = (since, cls) =>
     h("span", { class: "age" + (cls ? " " + cls : ""), "data-since": since }, duration(serverNow() - since));
 
@@ -430,11 +452,12 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
     for (const el of document.querySelectorAll(".age[data-since]")) {
       el.textContent = duration(now - Number(el.dataset.since));
     }
-    if (state.status) $("updated").textContent = "updated " + duration(Date.now() - state.receivedAt) + " ago";
+    if (state.status && !state.replay) $("updated").textContent = "updated " + duration(Date.now() - state.receivedAt) + " ago";
     if (state.status) drawChart();
   }
 
   function onStatus(st) {
+    if (state.replay) return;
     state.receivedAt = Date.now();
     state.skew = state.receivedAt - st.timestamp;
     state.status = st;
@@ -468,7 +491,11 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
   let backoff = 500;
   async function connect() {
     try {
-      const r = await fetch("status/stream?format=json", { headers: headers(), cache: "no-store" });
+      if (state.replay) return;
+      state.live = new AbortController();
+      const r = await fetch("status/stream?format=json", {
+        headers: headers(), cache: "no-store", signal: state.live.signal,
+      });
       if (r.status === 401) {
         setConn("needs a token", "warn");
         $("auth").hidden = false;
@@ -502,6 +529,7 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
     } catch {
       setConn("disconnected; reconnecting…", "warn");
     }
+    if (state.replay) return;
     setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 5000);
   }
@@ -533,6 +561,102 @@ form.auth { display: flex; gap: 8px; padding: 12px 20px; background: var(--warn-
     }
     render();
   });
+  // ── a recording, read in the browser ─────────────────────────────────────────────────────
+  ${SHARED_REPLAY_SOURCE}
+
+  // The records of the chosen files (segments FILE.1, FILE.2, …, then FILE), and what was skipped.
+  async function readRecording(files) {
+    const seq = (f) => { const m = /\\.(\\d+)$/.exec(f.name); return m ? Number(m[1]) : Infinity; };
+    const sorted = [...files].sort((a, b) => seq(a) - seq(b));
+    const frames = [], notes = [];
+    for (const file of sorted) {
+      const lines = (await file.text()).split("\\n");
+      const complete = lines.pop() === "";
+      if (!complete) notes.push(file.name + ": its last line is incomplete: skipped");
+      let header;
+      try { header = JSON.parse(lines[0]); } catch { header = null; }
+      const version = header && header["fastn-context-recording"];
+      if (typeof version !== "number") throw new Error(file.name + " is not a @fastn/context recording");
+      if (version > 1) {
+        throw new Error(file.name + " is a recording in format version " + version +
+          "; this page reads version 1: open it with a newer @fastn/context");
+      }
+      let base = false;
+      for (let i = 1; i < lines.length; i++) {
+        let r;
+        try { r = JSON.parse(lines[i]); } catch { notes.push(file.name + ": line " + (i + 1) + " is damaged: skipped"); continue; }
+        if (r.k === "f") base = true;
+        else if (r.k !== "d" || !base) continue;
+        frames.push(r);
+      }
+    }
+    return { frames, notes };
+  }
+
+  function replayState(i) {
+    const rp = state.replay;
+    let f = i;
+    while (rp.frames[f].k !== "f") f--;
+    let st, from;
+    if (rp.cache && rp.cache.i >= f && rp.cache.i <= i) { st = rp.cache.state; from = rp.cache.i + 1; }
+    else { st = stateOf(rp.frames[f].status); from = f + 1; }
+    for (let j = from; j <= i; j++) applyDelta(st, rp.frames[j]);
+    rp.cache = { i, state: st };
+    return st;
+  }
+
+  function showMoment(i) {
+    const rp = state.replay;
+    rp.i = i;
+    $("rec-slider").value = String(i);
+    const st = statusOf(replayState(i));
+    state.status = st;
+    state.history = [];
+    record(st);
+    render();
+    const at = rp.frames[i].at;
+    $("rec-time").textContent = new Date(at).toISOString() + " · +" + duration(at - rp.frames[0].at) +
+      " · change " + (i + 1) + " of " + rp.frames.length;
+  }
+
+  $("rec-file").addEventListener("change", async (e) => {
+    const files = e.target.files;
+    if (!files || !files.length) return;
+    let loaded;
+    try {
+      loaded = await readRecording(files);
+      if (!loaded.frames.length) throw new Error("the recording holds no moment yet");
+    } catch (err) {
+      $("replay").hidden = false;
+      $("rec-note").textContent = String(err.message || err);
+      return;
+    }
+    state.replay = { frames: loaded.frames, i: 0, cache: null };
+    if (state.live) state.live.abort();
+    setConn("recording · " + [...files].map((f) => f.name).join(", "), "");
+    $("updated").textContent = "";
+    $("replay").hidden = false;
+    $("rec-note").textContent = loaded.notes.join("; ");
+    $("rec-slider").max = String(loaded.frames.length - 1);
+    showMoment(0);
+  });
+  $("rec-slider").addEventListener("input", (e) => showMoment(Number(e.target.value)));
+  const find = () => {
+    const q = $("rec-find").value.trim();
+    const rp = state.replay;
+    if (!q || !rp) return;
+    for (let i = 0; i < rp.frames.length; i++) {
+      if (stateMatches(replayState(i), q)) {
+        $("rec-note").textContent = "";
+        showMoment(i);
+        return;
+      }
+    }
+    $("rec-note").textContent = JSON.stringify(q) + " never shows in this recording";
+  };
+  $("rec-find-go").addEventListener("click", find);
+  $("rec-find").addEventListener("keydown", (e) => { if (e.key === "Enter") find(); });
+  $("rec-live").addEventListener("click", () => location.reload());
   setInterval(tick, 1000);
   void connect();
 })();
