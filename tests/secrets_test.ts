@@ -98,13 +98,13 @@ Deno.test("keys named like secrets inside a data value are redacted at any depth
   const root = Context.root("global");
   const value = {
     host: "db.internal",
-    auth: { user: "app", password: SECRET, history: [{ token: SECRET, at: 1 }] },
+    login: { user: "app", password: SECRET, history: [{ token: SECRET, at: 1 }] },
     ports: [5432, 5433],
   };
   root.setData("database", value);
   assert.deepEqual(statusJson({ root }).global.data.database, {
     host: "db.internal",
-    auth: { user: "app", password: "[redacted]", history: [{ token: "[redacted]", at: 1 }] },
+    login: { user: "app", password: "[redacted]", history: [{ token: "[redacted]", at: 1 }] },
     ports: [5432, 5433],
   });
   assert.deepEqual(root.getData("database"), value);

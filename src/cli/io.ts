@@ -5,6 +5,7 @@
  * @module
  */
 
+import { safeText } from "../core/names.ts";
 import { colorFor } from "../status/format.ts";
 
 /** Exit codes of the command line: every target answered, a target failed, a usage error. */
@@ -86,7 +87,10 @@ export function watchStop(signal?: AbortSignal): AbortController & Disposable {
   });
 }
 
-/** The message of a thrown value. */
+/**
+ * The message of a thrown value, made safe to print: it may quote what a socket or a peer sent,
+ * so control characters are replaced and invisible or bidi characters escaped.
+ */
 export function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return safeText(e instanceof Error ? e.message : String(e));
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { jsonText } from "../core/json.ts";
 import { renderStatus } from "../status/render.ts";
 import type { Status } from "../status/status.ts";
 import { RemoteClient, type ResolvedTarget } from "../remote/client.ts";
@@ -226,7 +227,7 @@ async function once(
       jsonList.push({
         target: names[i],
         ...(peer instanceof Error ? {} : { alias: peer.alias ?? null, id52: peer.id52 }),
-        error: { name: answer.name, message: answer.message },
+        error: { name: answer.name, message: messageOf(answer) },
       });
       continue;
     }
@@ -243,7 +244,7 @@ async function once(
     }
     screens.push(`${remoteHeader(p, options.color)}\n${screen}`);
   }
-  if (options.json) io.out(JSON.stringify(jsonList, null, 2) + "\n");
+  if (options.json) io.out(jsonText(jsonList, 2) + "\n");
   else if (screens.length > 0) io.out(screens.join("\n\n") + "\n");
   return failed ? EXIT.failed : EXIT.ok;
 }
@@ -301,7 +302,7 @@ async function watch(
         }
         if (options.json) {
           io.out(
-            JSON.stringify({
+            jsonText({
               target: w.peer.target,
               alias: w.peer.alias ?? null,
               id52: w.peer.id52,

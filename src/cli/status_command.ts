@@ -8,6 +8,9 @@
 import { parseArgs } from "node:util";
 import { getText, isAlive, openStream, type SseEvent, TargetError } from "./client.ts";
 import { formatDuration } from "../status/format.ts";
+import { jsonText } from "../core/json.ts";
+import { safeText } from "../core/names.ts";
+import { checkReceivedStatus } from "../status/received.ts";
 import {
   type CommandIo as CliIo,
   EXIT,
@@ -21,11 +24,12 @@ import { checkRecordOptions, RecordingWriter } from "../status/recording.ts";
 import { renderStatus } from "../status/render.ts";
 import type { Status } from "../status/types.ts";
 import {
+  checkSocketDir,
   listSockets,
   localDir,
   type LocalSocket,
   type ProcessInfo,
-  removeQuietly,
+  removeStaleSocket,
 } from "../serve/socket_dir.ts";
 
 /** The text of `cli.ts status --help`. */
@@ -210,9 +214,12 @@ async function discover(
 ): Promise<{ targets: Target[]; failed: boolean }> {
   let sockets: LocalSocket[];
   try {
+    // The same checks as main(): a directory another user made (or a symlink) may hold sockets
+    // that show an invented status. Refused, and nothing in it is read or removed.
+    if (!checkSocketDir(dir)) return { targets: [], failed: false };
     sockets = listSockets(dir);
   } catch (e) {
-    io.err(`cli.ts status: cannot read ${dir}: ${(e as Error).message}\n`);
+    io.err(`cli.ts status: ${safeText((e as Error).message)}\n`);
     return { targets: [], failed: true };
   }
   let failed = false;
@@ -240,14 +247,14 @@ async function discover(
       continue;
     }
     if (a.kind === "stale") {
-      removeQuietly(s.path);
+      removeStaleSocket(s.path);
       if (pids === undefined) continue; // a dead process's leftover: cleaned, nothing to say
       failed = true;
       io.err(`cli.ts status: pid ${s.pid}: the process is gone (removed its stale socket)\n`);
       continue;
     }
     failed = true;
-    io.err(`cli.ts status: pid ${s.pid}: ${a.message}\n`);
+    io.err(`cli.ts status: pid ${s.pid}: ${safeText(a.message)}\n`);
   }
   return { targets, failed };
 }
@@ -259,10 +266,15 @@ async function readInfo(s: LocalSocket): Promise<ProcessInfo | TargetError> {
       if (typeof info !== "object" || info === null || info.pid !== s.pid) {
         return new TargetError(
           "foreign",
-          `${s.path} answers for pid ${info?.pid}, not for ${s.pid}: not its socket`,
+          `${s.path} answers for pid ${safeText(String(info?.pid))}, not for ${s.pid}: ` +
+            `not its socket`,
         );
       }
-      return info;
+      if (typeof info.name !== "string" || !Number.isFinite(info.startedAt)) {
+        return new TargetError("foreign", `${s.path} answers /info without a name and a start`);
+      }
+      // The name comes from another process: made safe to print once, here.
+      return { ...info, name: safeText(info.name) };
     } catch (e) {
       const err = asTargetError(e);
       // Refused while the pid still runs: maybe a process between bind and listen. Ask again once.
@@ -288,9 +300,12 @@ async function once(
   failedBefore: boolean,
 ): Promise<number> {
   let failed = failedBefore;
-  const route = opts.json ? "/status" : `/status/text?color=${opts.color ? 1 : 0}`;
+  // Always the JSON, checked and made safe here: the text a process would render for us is
+  // drawn by it, and could hold anything.
   const answers = await Promise.all(
-    targets.map((t) => getText(t.path, route).catch((e: unknown) => asTargetError(e))),
+    targets.map((t) =>
+      getText(t.path, "/status").then(receivedStatus).catch((e: unknown) => asTargetError(e))
+    ),
   );
   const now = Date.now();
   if (opts.json) {
@@ -303,17 +318,9 @@ async function once(
         list.push({ pid: t.pid, name: t.info.name, error: { kind: a.kind, message: a.message } });
         continue;
       }
-      let parsedStatus: unknown;
-      try {
-        parsedStatus = JSON.parse(a);
-      } catch {
-        failed = true;
-        io.err(`cli.ts status: pid ${t.pid} (${t.info.name}): its status is not JSON\n`);
-        continue;
-      }
-      list.push({ ...processFields(t, now), status: parsedStatus });
+      list.push({ ...processFields(t, now), status: a });
     }
-    io.out(JSON.stringify(list, null, 2) + "\n");
+    io.out(jsonText(list, 2) + "\n");
     return failed ? EXIT.failed : EXIT.ok;
   }
   const screens: string[] = [];
@@ -324,7 +331,7 @@ async function once(
       io.err(targetError(t, a));
       continue;
     }
-    screens.push(header(t, now, opts.color) + "\n" + a.replace(/\n+$/, ""));
+    screens.push(header(t, now, opts.color) + "\n" + renderStatus(a, { color: opts.color }));
   }
   if (screens.length > 0) io.out(screens.join("\n\n") + "\n");
   return failed ? EXIT.failed : EXIT.ok;
@@ -340,7 +347,22 @@ function processFields(t: Target, now: number): Record<string, unknown> {
 }
 
 function targetError(t: Target, e: TargetError): string {
-  return `cli.ts status: pid ${t.pid} (${t.info.name}): ${e.message}\n`;
+  return `cli.ts status: pid ${t.pid} (${t.info.name}): ${safeText(e.message)}\n`;
+}
+
+// A status answer of a process: JSON, checked field by field, every string made safe to print.
+function receivedStatus(text: string): Status {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TargetError("foreign", "its status is not JSON");
+  }
+  try {
+    return checkReceivedStatus(value);
+  } catch (e) {
+    throw new TargetError("foreign", (e as Error).message);
+  }
 }
 
 /** The line above a process's tree: pid, name and uptime. */
@@ -387,9 +409,8 @@ async function watch(
       recorder = undefined;
     }
   };
-  const route = opts.json || recorder !== undefined
-    ? "/status/stream"
-    : `/status/stream?format=text&color=${opts.color ? 1 : 0}`;
+  // Always the JSON, checked and made safe here, and drawn here.
+  const route = "/status/stream";
 
   const draw = (): void => {
     if (opts.json) return;
@@ -410,24 +431,12 @@ async function watch(
       const events = await openStream(t.path, route, { signal: stop.signal });
       for await (const ev of events as AsyncIterable<SseEvent>) {
         if (ev.event !== "status") continue;
-        if (opts.json || recorder !== undefined) {
-          let parsedStatus: Status;
-          try {
-            parsedStatus = JSON.parse(ev.data);
-          } catch {
-            continue;
-          }
-          record(parsedStatus);
-          if (opts.json) {
-            io.out(
-              JSON.stringify({ ...processFields(t, Date.now()), status: parsedStatus }) + "\n",
-            );
-          } else {
-            w.screen = renderStatus(parsedStatus, { color: opts.color });
-            draw();
-          }
+        const received = receivedStatus(ev.data);
+        record(received);
+        if (opts.json) {
+          io.out(jsonText({ ...processFields(t, Date.now()), status: received }) + "\n");
         } else {
-          w.screen = ev.data;
+          w.screen = renderStatus(received, { color: opts.color });
           draw();
         }
       }
@@ -440,7 +449,7 @@ async function watch(
       if (stop.signal.aborted) return;
       const err = asTargetError(e);
       failed = true;
-      w.gone = err.message;
+      w.gone = safeText(err.message);
       io.err(targetError(t, err));
       draw();
     }

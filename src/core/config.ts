@@ -47,12 +47,16 @@ export interface Config {
    */
   maxCounterKeys: number;
   /**
-   * Data keys (and keys inside data values, and text metric keys) whose values every status shows
-   * as `"[redacted]"`. A key matches when, lower-cased and with everything but letters and digits
+   * Data keys (and keys inside data values, keys of thrown objects and cancel reasons, the names
+   * of `[name, value]` pairs, and text metric keys) whose values every status shows as
+   * `"[redacted]"`. A key matches when, lower-cased and with everything but letters and digits
    * taken out, it contains one of these, written the same way: `"api_key"` matches `apiKey`,
-   * `X-Api-Key` and `stripe_api_key`. Values stored with `{ secret: true }` are redacted whatever
-   * their key. At most 256 entries of 1 to 256 characters.
-   * @default {["token", "password", "passwd", "secret", "api_key", "apikey", "authorization", "cookie", "private_key", "credential"]}
+   * `X-Api-Key` and `stripe_api_key`. An entry of at most 4 letters and digits must be a whole
+   * word of the key instead (words split at separators, at `aB` and between letters and digits):
+   * `"pin"` matches `pin`, `card_pin` and `cardPin`, not `spinner` or `pinned`. Values stored with
+   * `{ secret: true }` are redacted whatever their key. At most 256 entries of 1 to 256
+   * characters.
+   * @default {["token", "password", "passwd", "passphrase", "pwd", "secret", "api_key", "apikey", "access_key", "authorization", "auth", "bearer", "jwt", "cookie", "session_id", "private_key", "ssh_key", "credential", "pin", "otp", "cvv"]}
    */
   secretKeys: readonly string[];
 }
@@ -62,13 +66,24 @@ const SECRET_KEYS: readonly string[] = Object.freeze([
   "token",
   "password",
   "passwd",
+  "passphrase",
+  "pwd",
   "secret",
   "api_key",
   "apikey",
+  "access_key",
   "authorization",
+  "auth",
+  "bearer",
+  "jwt",
   "cookie",
+  "session_id",
   "private_key",
+  "ssh_key",
   "credential",
+  "pin",
+  "otp",
+  "cvv",
 ]);
 
 const DEFAULTS: Config = Object.freeze({

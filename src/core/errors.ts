@@ -5,6 +5,8 @@
  * @module
  */
 
+import { redactedJson } from "./secrets.ts";
+
 /**
  * The error a cancelled context's {@linkcode Context.signal} is aborted with, and that lock
  * waits reject with when their context is cancelled. `reason` is the value given to
@@ -79,13 +81,14 @@ export class ContextEndedError extends Error {
 
 /**
  * The text of a thrown value or a cancel reason for status: `Name: message` for an error, a
- * string as it is, anything else as JSON (or `String()` when it has none).
+ * string as it is, anything else as JSON (or `String()` when it has none) with the values under
+ * secret-named keys, and of secret-named pairs, redacted (see `secretKeys` of `configure()`).
  * @internal
  */
 export function errorText(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   try {
-    return typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
+    return typeof error === "string" ? error : redactedJson(error) ?? String(error);
   } catch {
     return String(error);
   }

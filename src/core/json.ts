@@ -90,3 +90,29 @@ function copy(value: unknown, at: string, seen: Set<object>, depth: number): Jso
       throw new TypeError(`${at} must be a JSON value, got ${describe(value)}`);
   }
 }
+
+// What JSON.stringify leaves raw and a terminal or a page should not get raw: DEL, C1 controls,
+// format characters (bidi controls, zero-width characters), the line and paragraph separators.
+const JSON_UNSAFE = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/**
+ * `JSON.stringify(value, null, space)` with every character a terminal would act on or hide
+ * written as a `\u` escape: C0 controls (as `JSON.stringify` does), DEL and C1 controls,
+ * invisible and bidi characters (U+202E, U+2066, U+200B, U+2028, …). It parses back to the same
+ * value, and printing it cannot move the cursor, retitle a window or reorder a line.
+ * @internal
+ */
+export function jsonText(value: unknown, space?: number): string {
+  const text = JSON.stringify(value, null, space);
+  if (text === undefined) return text as unknown as string;
+  JSON_UNSAFE.lastIndex = 0;
+  return JSON_UNSAFE.test(text) ? text.replace(JSON_UNSAFE, jsonEscape) : text;
+}
+
+function jsonEscape(ch: string): string {
+  let out = "";
+  for (let i = 0; i < ch.length; i++) {
+    out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
+  }
+  return out;
+}

@@ -10,14 +10,21 @@ export const MAX_NAME_LENGTH = 256;
 // C0 controls, DEL and C1 controls.
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Characters that are invisible or reorder the text around them: format characters (bidi
+// controls such as U+202E and U+2066, zero-width characters such as U+200B, the soft hyphen,
+// U+FEFF), the line and paragraph separators U+2028 and U+2029, and lone surrogates.
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
 /**
  * Checks that `name` is a usable name: a non-empty string of at most 256 characters with no
- * control characters.
+ * control characters and no invisible or bidi characters (Unicode format characters such as
+ * U+202E, U+2066, U+200B and U+FEFF, the separators U+2028 and U+2029, lone surrogates), so that
+ * a name shows as what it is.
  *
  * @param name The value to check.
  * @param argument The argument's name, used in the error message.
- * @throws {TypeError} when `name` is not a string or holds a control character.
+ * @throws {TypeError} when `name` is not a string or holds a control, invisible or bidi
+ * character.
  * @throws {RangeError} when `name` is empty or longer than 256 characters.
  */
 export function checkName(name: unknown, argument: string): asserts name is string {
@@ -37,6 +44,43 @@ export function checkName(name: unknown, argument: string): asserts name is stri
       `${argument} must not contain control characters (found U+${code} at index ${m.index})`,
     );
   }
+  const v = INVISIBLE.exec(name);
+  if (v) {
+    throw new TypeError(
+      `${argument} must not contain invisible or bidi characters (found ${
+        codePoint(v[0])
+      } at index ${v.index})`,
+    );
+  }
+}
+
+function codePoint(ch: string): string {
+  return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+// C0 and C1 controls and DEL, which a terminal acts on.
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+// Invisible and bidi characters, shown escaped.
+const INVISIBLES = /[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f]|[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/**
+ * `text` made safe to print on a terminal: control characters (ESC and the rest of C0, DEL, C1)
+ * become `\uFFFD`, and invisible or bidi characters (U+202E, U+2066, U+200B, U+2028, …) are
+ * written as escapes such as `\u202e`, so that they show instead of acting. The text itself
+ * when it has none.
+ * @internal
+ */
+export function safeText(text: string): string {
+  if (!UNSAFE.test(text)) return text;
+  return text.replace(CONTROLS, "\uFFFD").replace(INVISIBLES, escapeChar);
+}
+
+function escapeChar(ch: string): string {
+  const cp = ch.codePointAt(0)!;
+  return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, "0")}`;
 }
 
 /**

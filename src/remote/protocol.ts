@@ -12,6 +12,9 @@
  * @module
  */
 
+import { jsonText } from "../core/json.ts";
+import { safeText } from "../core/names.ts";
+import { checkReceivedStatus } from "../status/received.ts";
 import type { Status } from "../status/status.ts";
 
 /**
@@ -57,9 +60,9 @@ export type StatusAnswer = { status: Status } | { error: string };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Encodes a frame's JSON. */
+/** Encodes a frame's JSON (control, invisible and bidi characters as `\u` escapes). */
 export function encodeFrame(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
+  return encoder.encode(jsonText(value));
 }
 
 /**
@@ -97,9 +100,12 @@ export function parseRequest(bytes: Uint8Array): StatusRequest {
 }
 
 /**
- * Parses an answer frame into a status or an error message.
+ * Parses an answer frame into a status or an error message, both from outside: the status is
+ * checked field by field and every string in it made safe to print (see `checkReceivedStatus`),
+ * and so is the error message.
  *
- * @throws {Error} saying what is wrong when the frame is not an answer.
+ * @throws {Error} saying what is wrong when the frame is not an answer; a
+ * `ReceivedStatusError` naming the field when its status is not a status.
  */
 export function parseAnswer(bytes: Uint8Array): StatusAnswer {
   let value: unknown;
@@ -112,38 +118,9 @@ export function parseAnswer(bytes: Uint8Array): StatusAnswer {
     throw new Error("its answer is not a JSON object");
   }
   const answer = value as Record<string, unknown>;
-  if (typeof answer.error === "string") return { error: answer.error };
-  const problem = statusProblem(answer.status);
-  if (problem !== undefined) throw new Error(`its answer is not a status: ${problem}`);
-  return { status: answer.status as Status };
-}
-
-/** What makes `value` unusable as a `Status` (what the renderer relies on), if anything. */
-export function statusProblem(value: unknown): string | undefined {
-  if (!isObject(value)) return "no status object";
-  const s = value as Record<string, unknown>;
-  if (typeof s.timestamp !== "number") return "no timestamp";
-  for (const list of ["activeLocks", "lockWaiters", "warnings"]) {
-    if (!Array.isArray(s[list])) return `${list} is not a list`;
-  }
-  if (!isObject(s.system)) return "no system metrics";
-  // The tree: every node needs a name, a path and a list of children.
-  const stack: unknown[] = [s.global];
-  let nodes = 0;
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (!isObject(node)) return "a context is not an object";
-    const n = node as Record<string, unknown>;
-    if (typeof n.name !== "string" || typeof n.path !== "string") return "a context has no name";
-    if (!Array.isArray(n.children)) return `context ${JSON.stringify(n.path)} has no children list`;
-    if (++nodes > 1_000_000) return "more than a million contexts";
-    stack.push(...n.children);
-  }
-  return undefined;
-}
-
-function isObject(value: unknown): boolean {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  if (typeof answer.error === "string") return { error: safeText(answer.error) };
+  if (answer.status === undefined) throw new Error("its answer holds neither a status nor an error");
+  return { status: checkReceivedStatus(answer.status) };
 }
 
 /** A length prefix longer than the largest frame allows. */

@@ -19,6 +19,7 @@
  */
 
 import type { Context } from "../core/context.ts";
+import { jsonText } from "../core/json.ts";
 import { rootOption } from "../core/current.ts";
 import {
   ensurePrivateDir,
@@ -27,6 +28,7 @@ import {
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
   removeQuietly,
+  removeStaleSocket,
   socketName,
 } from "./socket_dir.ts";
 import { renderStatus } from "../status/render.ts";
@@ -113,7 +115,7 @@ export function serveStatus(options: EndpointOptions = {}): Endpoint {
   const dir = options.dir ?? localDir();
   ensurePrivateDir(dir);
   const path = `${dir}/${socketName(Deno.pid)}`;
-  removeQuietly(path); // a stale socket of a dead process that had our pid
+  removeStaleSocket(path); // a stale socket of a dead process that had our pid
   const info = processInfo(options.name);
   const routes = serveRoutes({ path }, { root, info, limits: options.limits });
   Deno.chmodSync(path, 0o600);
@@ -282,7 +284,7 @@ function stream(
         end();
         return;
       }
-      const data = asText ? renderStatus(r.value, { color }) : JSON.stringify(r.value);
+      const data = asText ? renderStatus(r.value, { color }) : jsonText(r.value);
       c.enqueue(encoder.encode(sse("status", data)));
     },
     cancel() {
@@ -311,7 +313,7 @@ function flag(url: URL, name: string): boolean {
 }
 
 function json(value: unknown): Response {
-  return new Response(JSON.stringify(value), {
+  return new Response(jsonText(value), {
     headers: {
       [PROTOCOL_HEADER]: PROTOCOL_VERSION,
       "content-type": "application/json; charset=utf-8",

@@ -69,9 +69,10 @@ export function missingPermissions(): string[] {
 
 /**
  * Makes `dir` if needed (mode 0700) and checks that it is a real directory of this user that no
- * one else may enter. A directory of ours with looser bits is tightened.
+ * one else may enter (see {@linkcode checkSocketDir}). A directory of ours with looser bits is
+ * tightened.
  *
- * @throws {Error} naming the directory and what is wrong with it.
+ * @throws {UnsafeSocketDirError} naming the directory and what is wrong with it.
  */
 export function ensurePrivateDir(dir: string): void {
   try {
@@ -79,17 +80,68 @@ export function ensurePrivateDir(dir: string): void {
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   }
-  const info = Deno.lstatSync(dir);
-  if (info.isSymlink || !info.isDirectory) {
-    throw new Error(
-      `${dir} is not a directory of its own (a symlink or a file): refusing to use it`,
+  checkSocketDir(dir);
+}
+
+/**
+ * A socket directory that is not safe to use: a symlink, not a directory, or another user's.
+ * Another local user who made it can put sockets in it that answer with an invented status.
+ */
+export class UnsafeSocketDirError extends Error {
+  /** The directory. */
+  readonly dir: string;
+
+  /**
+   * Makes the error for `dir`.
+   *
+   * @param dir The directory.
+   * @param problem What is wrong with it.
+   */
+  constructor(dir: string, problem: string) {
+    super(
+      `refusing the socket directory ${dir}: ${problem}. Another user may have made it to show ` +
+        `an invented status; remove it, or set ${DIR_ENV} to a directory of your own`,
     );
+    this.name = "UnsafeSocketDirError";
+    this.dir = dir;
   }
+}
+
+/**
+ * The checks both sides of the local endpoint make before they use `dir`: `main()` before it
+ * binds its socket there, `cli.ts status` before it reads (or removes) any socket in it. The
+ * directory must be a directory (not a symlink to one) that belongs to this user; a directory
+ * of ours that others may enter is tightened to 0700. False when it does not exist.
+ *
+ * @throws {UnsafeSocketDirError} naming the directory, its owner and what is wrong.
+ */
+export function checkSocketDir(dir: string): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  if (info.isSymlink) {
+    let target = "somewhere else";
+    try {
+      target = Deno.readLinkSync(dir);
+    } catch {
+      // unreadable: said without it
+    }
+    throw new UnsafeSocketDirError(dir, `it is a symbolic link (to ${target}), not a directory`);
+  }
+  if (!info.isDirectory) throw new UnsafeSocketDirError(dir, "it is not a directory");
   const uid = Deno.build.os === "windows" ? null : safeUid();
   if (uid !== null && info.uid !== null && info.uid !== uid) {
-    throw new Error(`${dir} belongs to uid ${info.uid}, not to this user (${uid}): refusing it`);
+    throw new UnsafeSocketDirError(
+      dir,
+      `it belongs to ${userName(info.uid)}, not to this user (${userName(uid)})`,
+    );
   }
   if (info.mode !== null && (info.mode & 0o077) !== 0) Deno.chmodSync(dir, 0o700);
+  return true;
 }
 
 function safeUid(): number | null {
@@ -98,6 +150,19 @@ function safeUid(): number | null {
   } catch {
     return null; // no --allow-sys: the directory came from FASTN_CONTEXT_DIR, trust its owner
   }
+}
+
+/** `alice (uid 1001)`: the uid, after its user name when /etc/passwd can be read. */
+export function userName(uid: number): string {
+  try {
+    for (const line of Deno.readTextFileSync("/etc/passwd").split("\n")) {
+      const [name, , id] = line.split(":");
+      if (Number(id) === uid && name !== undefined && name !== "") return `${name} (uid ${uid})`;
+    }
+  } catch {
+    // no /etc/passwd, or no permission to read it
+  }
+  return `uid ${uid}`;
 }
 
 /** What `GET /info` answers. */
@@ -120,7 +185,11 @@ export interface LocalSocket {
   readonly path: string;
 }
 
-/** The `<pid>.sock` files in `dir`, by pid; none when the directory does not exist. */
+/**
+ * The `<pid>.sock` sockets of this user in `dir`, by pid; none when the directory does not
+ * exist. Anything else with such a name (a file, a directory, a symlink, a FIFO, another user's
+ * socket) is left out. Check the directory first ({@linkcode checkSocketDir}).
+ */
 export function listSockets(dir: string): LocalSocket[] {
   const found: LocalSocket[] = [];
   let entries: Iterable<Deno.DirEntry>;
@@ -132,9 +201,32 @@ export function listSockets(dir: string): LocalSocket[] {
   }
   for (const entry of entries) {
     const pid = pidOfSocket(entry.name);
-    if (pid !== undefined) found.push({ pid, path: `${dir}/${entry.name}` });
+    if (pid === undefined) continue;
+    const path = `${dir}/${entry.name}`;
+    if (isOwnSocket(path)) found.push({ pid, path });
   }
   return found.sort((a, b) => a.pid - b.pid);
+}
+
+/** Whether `path` is a socket (not a link to one) of this user. */
+function isOwnSocket(path: string): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch {
+    return false;
+  }
+  if (info.isSocket !== true) return false;
+  const uid = Deno.build.os === "windows" ? null : safeUid();
+  return uid === null || info.uid === null || info.uid === uid;
+}
+
+/**
+ * Removes the socket at `path` (a stale one, of a process that is gone): only when it is a socket
+ * of this user, checked with `lstat`; a file, directory, symlink or FIFO there is left alone.
+ */
+export function removeStaleSocket(path: string): void {
+  if (isOwnSocket(path)) removeQuietly(path);
 }
 
 /** Removes a file, ignoring one that is already gone. */

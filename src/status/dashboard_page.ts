@@ -195,9 +195,13 @@ label.open input { display: none; }
     }
     for (const kid of kids.flat(Infinity)) {
       if (kid === undefined || kid === null || kid === false) continue;
-      el.append(kid instanceof Node ? kid : String(kid));
+      el.append(kid instanceof Node ? kid : shown(String(kid)));
     }
     return el;
+  }
+  // Invisible and bidi characters (U+202E, U+200B, U+2028, …) show as escapes, never act.
+  function shown(t) {
+    return t.replace(/[\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}]/gu, (c) => "\\\\u" + c.codePointAt(0).toString(16).padStart(4, "0"));
   }
   function s(tag, attrs) {
     const el = document.createElementNS(SVG, tag);

@@ -8,7 +8,7 @@ import { styleText } from "node:util";
 import { colorFor, formatBytes, formatDuration, formatNumber, formatPercent } from "./format.ts";
 import type { JsonValue } from "../core/json.ts";
 import type { MetricValue } from "../core/metric.ts";
-import { describe } from "../core/names.ts";
+import { describe, safeText } from "../core/names.ts";
 import type { ContextStatus, LockStatus, LockWaiter, Status } from "./types.ts";
 import type { SystemMetrics } from "./system_metrics.ts";
 import { shortRef, type StatusWarning } from "./warnings.ts";
@@ -317,7 +317,7 @@ function contextLine(st: ContextStatus, depth: number, paint: Paint): string {
     : st.running > 0
     ? " running"
     : " connected";
-  let line = paint("bold", st.name) + " (" + formatDuration(st.durationMs) + role;
+  let line = paint("bold", safeText(st.name)) + " (" + formatDuration(st.durationMs) + role;
   if (st.idleMs >= IDLE_AFTER_MS) line += ", idle " + formatDuration(st.idleMs);
   else if (depth === 1) line += ", last activity " + formatDuration(st.idleMs) + " ago";
   else if (role !== " running") line += ", active " + formatDuration(st.idleMs) + " ago";
@@ -372,15 +372,12 @@ function valueText(v: JsonValue): string {
   return clean(JSON.stringify(v));
 }
 
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-// deno-lint-ignore no-control-regex
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
-
-/** Text from the application, made safe for a terminal and short. */
+/**
+ * Text from the application, made safe for a terminal (controls replaced, invisible and bidi
+ * characters escaped) and short.
+ */
 function clean(text: string): string {
-  const t = text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
-  return CONTROL.test(t) ? t.replace(CONTROLS, "�") : t;
+  return safeText(text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
 }
 
 // Counter and metric names repeat across contexts: their display form is kept.
@@ -482,7 +479,7 @@ function liveItem(l: string, shown: number, count: number, v: number, name: stri
 const COUNTER_ITEMS = 8;
 
 function modeText(kind: string, mode: string, permits: number, capacity?: number): string {
-  if (kind === "rwlock") return mode;
+  if (kind === "rwlock") return safeText(String(mode));
   if (kind === "semaphore") {
     return capacity === undefined
       ? `${permits} permit${permits === 1 ? "" : "s"}`
@@ -494,7 +491,7 @@ function modeText(kind: string, mode: string, permits: number, capacity?: number
 function holdsLine(l: LockStatus, paint: Paint): string {
   const mode = modeText(l.kind, l.mode, l.permits);
   const held = red(l.longHeld, `${formatDuration(l.heldMs)} held`, paint);
-  return `🔒 HOLDS "${paint("cyan", l.lockName ?? l.name)}" (${mode ? `${mode}, ` : ""}${held})${
+  return `🔒 HOLDS "${paint("cyan", safeText(l.lockName ?? l.name))}" (${mode ? `${mode}, ` : ""}${held})${
     l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""
   }`;
 }
@@ -502,7 +499,7 @@ function holdsLine(l: LockStatus, paint: Paint): string {
 function waitsLine(w: LockWaiter, paint: Paint): string {
   const mode = modeText(w.kind, w.mode, w.permits);
   const waiting = red(w.stuck, `${formatDuration(w.waitingMs)} waiting`, paint);
-  return `⏳ WAITING "${paint("cyan", w.lockName)}" (${mode ? `${mode}, ` : ""}${waiting})${
+  return `⏳ WAITING "${paint("cyan", safeText(w.lockName))}" (${mode ? `${mode}, ` : ""}${waiting})${
     flags(w, paint)
   }`;
 }
@@ -524,15 +521,15 @@ function lockEntry(l: LockStatus, paint: Paint): string {
     : l.longHeld
     ? paint("red", " ⚠️ LONG HELD")
     : "";
-  return `"${paint("cyan", l.lockName ?? l.name)}"${mode ? ` (${mode})` : ""} held by ${
-    shortRef(l.holder ?? l.heldBy)
+  return `"${paint("cyan", safeText(l.lockName ?? l.name))}"${mode ? ` (${mode})` : ""} held by ${
+    safeText(shortRef(l.holder ?? l.heldBy))
   } (${dur})${flag}`;
 }
 
 function waiterEntry(w: LockWaiter, paint: Paint): string {
   const mode = modeText(w.kind, w.mode, w.permits);
   const dur = red(w.stuck, formatDuration(w.waitingMs), paint);
-  return `${shortRef(w.waiter)} waiting for "${paint("cyan", w.lockName)}"${
+  return `${safeText(shortRef(w.waiter))} waiting for "${paint("cyan", safeText(w.lockName))}"${
     mode ? ` (${mode})` : ""
   } (${dur})${flags(w, paint)}`;
 }
@@ -550,9 +547,9 @@ function warningEntry(w: StatusWarning, paint: Paint): string {
   }`;
 }
 
-// Warning messages may be long (a deadlock names every member): only control characters go.
+// Warning messages may be long (a deadlock names every member): they are made safe, not cut.
 function cleanMessage(text: string): string {
-  return CONTROL.test(text) ? text.replace(CONTROLS, "�") : text;
+  return safeText(text);
 }
 
 function list<T>(items: readonly T[], max: number, out: Lines, line: (x: T) => string): void {
