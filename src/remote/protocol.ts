@@ -119,7 +119,9 @@ export function parseAnswer(bytes: Uint8Array): StatusAnswer {
   }
   const answer = value as Record<string, unknown>;
   if (typeof answer.error === "string") return { error: safeText(answer.error) };
-  if (answer.status === undefined) throw new Error("its answer holds neither a status nor an error");
+  if (answer.status === undefined) {
+    throw new Error("its answer holds neither a status nor an error");
+  }
   return { status: checkReceivedStatus(answer.status) };
 }
 

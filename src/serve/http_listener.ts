@@ -124,7 +124,7 @@ export interface ServeHttpOptions extends HttpOptions {
   name?: string;
   /**
    * Limits against broken or hostile clients (see `local_http.ts`).
-   * @default {64 connections, 10 s and 16 KiB for a head, 64 header fields, 30 s for a write}
+   * @default {64 connections and 16 streams of events, 10 s and 16 KiB for a head, 64 header fields, 30 s for a write}
    */
   limits?: Partial<LocalHttpLimits>;
 }

@@ -13,7 +13,10 @@
  * - a method other than GET or HEAD: 405 with `allow: GET, HEAD`;
  * - a connection past `maxConnections`: the oldest connection still sending its head is closed
  *   (408) to make room; when every open connection is past its head, the new one gets 503;
- * - a client that does not read its answer: closed once a write waits `writeTimeoutMs`.
+ * - a client that does not read its answer: closed once a write waits `writeTimeoutMs`;
+ * - an answer that is a stream of events (`text/event-stream`) no longer counts against
+ *   `maxConnections` once it starts: streams have a cap of their own, `maxStreams`, and a stream
+ *   past it gets 503, so that idle streams never lock short requests (a scrape, `/status`) out.
  *
  * Bytes sent after the head are read and dropped, so a client cannot make the server hold them.
  * Internal: `serveStatus()` and `serveHttp()` use it.
@@ -26,10 +29,16 @@ import { describe } from "../core/names.ts";
 /** The limits of {@linkcode serveLocalHttp}. */
 export interface LocalHttpLimits {
   /**
-   * The most connections open at once.
+   * The most connections open at once, streams of events left out (see `maxStreams`).
    * @default {64}
    */
   maxConnections: number;
+  /**
+   * The most streams of events (`text/event-stream` answers) open at once; past it a new one gets
+   * 503.
+   * @default {16}
+   */
+  maxStreams: number;
   /**
    * How long a client has to send its whole request head, in ms.
    * @default {10000}
@@ -55,6 +64,7 @@ export interface LocalHttpLimits {
 /** The limits used when none are given. */
 export const DEFAULT_LOCAL_HTTP_LIMITS: Readonly<LocalHttpLimits> = Object.freeze({
   maxConnections: 64,
+  maxStreams: 16,
   headerTimeoutMs: 10_000,
   maxHeadBytes: 16 * 1024,
   maxHeaders: 64,
@@ -92,8 +102,10 @@ export interface LocalHttpServer {
   readonly addr: Deno.Addr;
   /** Settles once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
-  /** How many connections are open now. */
+  /** How many connections are open now, streams of events left out. */
   readonly connections: number;
+  /** How many streams of events are open now. */
+  readonly streams: number;
 }
 
 const encoder = new TextEncoder();
@@ -132,6 +144,7 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
   const limits = checkLimits(options.limits ?? {});
   const listener = listen(options);
   const open = new Set<Connection>();
+  const streams = new Set<Connection>();
   const running = new Set<Promise<void>>();
   const stop = (): void => {
     try {
@@ -140,6 +153,7 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
       // closed already
     }
     for (const c of open) c.close();
+    for (const c of streams) c.close();
   };
   if (options.signal.aborted) stop();
   else options.signal.addEventListener("abort", stop, { once: true });
@@ -148,7 +162,7 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
     try {
       for await (const conn of listener) {
         if (conn.remoteAddr.transport === "tcp") noDelay(conn as Deno.TcpConn);
-        const c = new Connection(conn, open, options.errorResponse);
+        const c = new Connection(conn, { open, streams }, options.errorResponse);
         if (open.size >= limits.maxConnections && !makeRoom(open)) {
           const message = `too many connections (${open.size} open, at most ` +
             `${limits.maxConnections}): try again later`;
@@ -173,6 +187,9 @@ export function serveLocalHttp(options: LocalHttpOptions, handler: LocalHandler)
     finished,
     get connections() {
       return open.size;
+    },
+    get streams() {
+      return streams.size;
     },
   };
 }
@@ -257,15 +274,21 @@ class Connection {
   /** Still reading the request head. */
   inHead = true;
   #open: Set<Connection>;
+  #streams: Set<Connection>;
   #errorResponse: ErrorResponse;
   #closed = false;
   /** Being cut off: the cut-off closes it once its answer is written. */
   #cut = false;
   #onClose: Array<() => void> = [];
 
-  constructor(conn: Deno.Conn, open: Set<Connection>, errorResponse: ErrorResponse) {
+  constructor(
+    conn: Deno.Conn,
+    pools: { open: Set<Connection>; streams: Set<Connection> },
+    errorResponse: ErrorResponse,
+  ) {
     this.conn = conn;
-    this.#open = open;
+    this.#open = pools.open;
+    this.#streams = pools.streams;
     this.#errorResponse = errorResponse;
   }
 
@@ -273,6 +296,7 @@ class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#open.delete(this);
+    this.#streams.delete(this);
     try {
       this.conn.close();
     } catch {
@@ -393,8 +417,16 @@ class Connection {
     } else if (!streaming) {
       const body = new Uint8Array(await res.arrayBuffer());
       await this.#writeAll(concat(encoder.encode(headText(res, body.length)), body), limits);
+    } else if (this.#streams.size >= limits.maxStreams) {
+      await res.body.cancel().catch(() => {});
+      const message = `too many open streams (${this.#streams.size} open, at most ` +
+        `${limits.maxStreams}): try again later`;
+      await this.#writeAll(await errorBytes(this.#errorResponse(503, message)), limits);
     } else {
-      // A stream of events: its end is the end of the connection.
+      // A stream of events: its end is the end of the connection. It moves from the pool of
+      // connections to that of streams, so that streams cannot hold short requests off.
+      this.#open.delete(this);
+      this.#streams.add(this);
       const reader = res.body.getReader();
       this.onClose(() => void reader.cancel().catch(() => {}));
       try {

@@ -491,17 +491,17 @@ function modeText(kind: string, mode: string, permits: number, capacity?: number
 function holdsLine(l: LockStatus, paint: Paint): string {
   const mode = modeText(l.kind, l.mode, l.permits);
   const held = red(l.longHeld, `${formatDuration(l.heldMs)} held`, paint);
-  return `🔒 HOLDS "${paint("cyan", safeText(l.lockName ?? l.name))}" (${mode ? `${mode}, ` : ""}${held})${
-    l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""
-  }`;
+  return `🔒 HOLDS "${paint("cyan", safeText(l.lockName ?? l.name))}" (${
+    mode ? `${mode}, ` : ""
+  }${held})${l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""}`;
 }
 
 function waitsLine(w: LockWaiter, paint: Paint): string {
   const mode = modeText(w.kind, w.mode, w.permits);
   const waiting = red(w.stuck, `${formatDuration(w.waitingMs)} waiting`, paint);
-  return `⏳ WAITING "${paint("cyan", safeText(w.lockName))}" (${mode ? `${mode}, ` : ""}${waiting})${
-    flags(w, paint)
-  }`;
+  return `⏳ WAITING "${paint("cyan", safeText(w.lockName))}" (${
+    mode ? `${mode}, ` : ""
+  }${waiting})${flags(w, paint)}`;
 }
 
 function red(when: boolean, text: string, paint: Paint): string {
