@@ -90,5 +90,6 @@ export {
   RemoteProtocolError,
   RemoteStatusError,
   UnknownPeerError,
+  UnsafeHomeError,
 } from "./src/remote/errors.ts";
 export { STATUS_PROTOCOL, STATUS_STREAM_PROTOCOL } from "./src/remote/protocol.ts";

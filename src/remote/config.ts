@@ -16,7 +16,7 @@
 
 import { multiaddr } from "@multiformats/multiaddr";
 import { parse, TomlError } from "smol-toml";
-import { configPath, fastnHome } from "./home.ts";
+import { checkConfigFile, configPath, fastnHome } from "./home.ts";
 import { decodeId52, InvalidId52Error, isId52 } from "./id52.ts";
 
 /**
@@ -163,10 +163,15 @@ export interface LoadConfigOptions {
  *
  * @param options The fastn home.
  * @returns The config.
- * @throws {ConfigError} naming the line and the field of the first problem.
+ * @throws {ConfigError} naming the line and the field of the first problem;
+ * {@linkcode UnsafeHomeError} when the home, `remote-access` or `config.toml` is writable by the
+ * group or others or belongs to another user.
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<RemoteConfig> {
-  const path = configPath(fastnHome(options.home));
+  const home = fastnHome(options.home);
+  const path = configPath(home);
+  // Whoever can write config.toml decides who may read this machine's status.
+  if (!(await checkConfigFile(home))) return emptyConfig(path);
   let text: string;
   try {
     text = await Deno.readTextFile(path);

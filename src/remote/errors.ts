@@ -351,3 +351,42 @@ export class IdentityError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * A part of the fastn home that someone other than its user could change: the home or its
+ * `remote-access` folder writable by the group or others, `config.toml` writable by them (another
+ * user could add their id52 to `[access] status`), any of them owned by another user, or an
+ * `identity.key` that is a symbolic link. The message names the path and the command that fixes
+ * it.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, UnsafeHomeError } from "@fastn/context/remote";
+ * import assert from "node:assert/strict";
+ *
+ * const home = await Deno.makeTempDir();
+ * await Deno.mkdir(`${home}/remote-access`);
+ * await Deno.writeTextFile(`${home}/remote-access/config.toml`, "");
+ * await Deno.chmod(`${home}/remote-access/config.toml`, 0o666);
+ * await assert.rejects(
+ *   loadConfig({ home }),
+ *   (e) => e instanceof UnsafeHomeError && e.message.endsWith(`run chmod 600 ${e.path}`),
+ * );
+ * ```
+ */
+export class UnsafeHomeError extends Error {
+  /** The file or folder. */
+  readonly path: string;
+
+  /**
+   * Makes the error for `path`.
+   *
+   * @param path The file or folder.
+   * @param message What is wrong with it and how to fix it.
+   */
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "UnsafeHomeError";
+    this.path = path;
+  }
+}

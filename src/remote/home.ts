@@ -4,6 +4,8 @@
  * @module
  */
 
+import { UnsafeHomeError } from "./errors.ts";
+
 /** The environment variable that moves the fastn home. */
 export const HOME_ENV = "FASTN_HOME";
 
@@ -36,4 +38,90 @@ export function identityPath(home: string): string {
 /** The remote access config file in a fastn home. */
 export function configPath(home: string): string {
   return `${home}/remote-access/config.toml`;
+}
+
+/**
+ * Checks that nobody but its user (or root) can change the fastn home `home` or its
+ * `remote-access` folder: each, when it exists, belongs to this user or to root and is not
+ * writable by the group or others.
+ *
+ * @throws {UnsafeHomeError} naming the folder and the `chmod` that fixes it.
+ */
+export async function checkHome(home: string): Promise<void> {
+  await checkPath(home, "folder");
+  await checkPath(`${home}/remote-access`, "folder");
+}
+
+/**
+ * Checks `config.toml` (and the folders it is in): not writable by the group or others, owned by
+ * this user or root. False when it does not exist.
+ *
+ * @throws {UnsafeHomeError} naming the file and the `chmod` that fixes it.
+ */
+export async function checkConfigFile(home: string): Promise<boolean> {
+  await checkHome(home);
+  return await checkPath(configPath(home), "file");
+}
+
+/**
+ * Checks that `identity.key` is not a symbolic link (a key must be a file of the home's own, not
+ * one another user can swap). False when it does not exist.
+ *
+ * @throws {UnsafeHomeError} for a symbolic link.
+ */
+export async function checkKeyFile(path: string): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  if (info.isSymlink) {
+    const target = await Deno.readLink(path).catch(() => "another file");
+    throw new UnsafeHomeError(
+      path,
+      `is a symbolic link (to ${target}): the key must be a file of its own; replace the link ` +
+        `with the key file itself (mode 600), or remove it to make a new identity`,
+    );
+  }
+  return true;
+}
+
+async function checkPath(path: string, kind: "folder" | "file"): Promise<boolean> {
+  if (Deno.build.os === "windows") return true;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  const uid = ownUid();
+  if (uid !== null && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+    throw new UnsafeHomeError(
+      path,
+      `belongs to uid ${info.uid}, not to this user (uid ${uid}) or root: another user could ` +
+        `change it; run chown ${uid} ${path}`,
+    );
+  }
+  if (info.mode !== null && (info.mode & 0o022) !== 0) {
+    const who = (info.mode & 0o002) !== 0 ? "everyone" : "its group";
+    throw new UnsafeHomeError(
+      path,
+      `is writable by ${who} (mode ${(info.mode & 0o777).toString(8)}), so another user could ` +
+        `${kind === "file" ? "change it" : "change what is in it"}; run chmod ${
+          kind === "file" ? 600 : 700
+        } ${path}`,
+    );
+  }
+  return true;
+}
+
+function ownUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null; // without --allow-sys the owner is not checked, the mode still is
+  }
 }

@@ -16,7 +16,7 @@ import {
 import type { Ed25519PrivateKey, PeerId } from "@libp2p/interface";
 import { peerIdFromPublicKey, peerIdFromString } from "@libp2p/peer-id";
 import { IdentityError } from "./errors.ts";
-import { fastnHome, identityPath } from "./home.ts";
+import { checkHome, checkKeyFile, fastnHome, identityPath } from "./home.ts";
 import { decodeId52, encodeId52 } from "./id52.ts";
 
 /**
@@ -90,7 +90,9 @@ export interface LoadIdentityOptions {
  *
  * @param options The fastn home.
  * @returns The identity.
- * @throws {IdentityError} when the file is corrupt, not an Ed25519 key, or readable by others.
+ * @throws {IdentityError} when the file is corrupt, not an Ed25519 key, or readable by others;
+ * {@linkcode UnsafeHomeError} when it is a symbolic link, or the home is writable by the group or
+ * others.
  */
 export async function loadIdentity(options: LoadIdentityOptions = {}): Promise<Identity> {
   const { id52, peerId, path } = await loadKeyedIdentity(options);
@@ -101,6 +103,7 @@ export async function loadIdentity(options: LoadIdentityOptions = {}): Promise<I
 export async function loadKeyedIdentity(options: LoadIdentityOptions = {}): Promise<KeyedIdentity> {
   const dir = fastnHome(options.home);
   const path = identityPath(dir);
+  await checkHome(dir);
   let bytes = await readKeyFile(path);
   if (bytes === undefined) {
     await ensurePrivateDir(dir);
@@ -207,6 +210,7 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 }
 
 async function readKeyFile(path: string): Promise<Uint8Array | undefined> {
+  if (!(await checkKeyFile(path))) return undefined;
   let file;
   try {
     file = await Deno.open(path, { read: true });

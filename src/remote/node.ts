@@ -7,7 +7,7 @@
  */
 
 import "./shim.ts";
-import type { Libp2p, PeerId } from "@libp2p/interface";
+import type { Libp2p, MultiaddrConnection, PeerId } from "@libp2p/interface";
 import { noise } from "@libp2p/noise";
 import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
@@ -26,6 +26,87 @@ export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
  * is long gone: a shorter time holds less after a flood of streams.
  */
 export const INBOUND_NEGOTIATION_TIMEOUT_MS = 5_000;
+
+/**
+ * The most inbound connections from one host (IP address) in their handshake at once. More than
+ * a host can open within its rate of connections in a second, so that the oldest are closed to
+ * make room before a new one (an allowed peer's among them) would be.
+ */
+export const MAX_PENDING_PER_HOST = 32;
+/** The most inbound connections in their handshake at once, over every host. */
+export const MAX_PENDING = 128;
+/**
+ * Room in libp2p's own count of connections being set up, above {@linkcode MAX_PENDING}, kept
+ * for connections whose peer has already proven its key: a flood of connections that never
+ * finish cannot fill it.
+ */
+export const AUTHENTICATED_RESERVE = 32;
+
+/**
+ * Bounds the inbound connections that have not finished their handshake, per host and in all:
+ * past a bound, the oldest such connection of that host (or, for the total, of the host with the
+ * most) is closed to make room, so that a new connection always gets its turn and a host that
+ * floods only ever pushes out its own. A connection leaves the count once its peer's key is
+ * proven (or it closes). Internal.
+ */
+export class HandshakeGuard {
+  #byHost = new Map<string, Set<MultiaddrConnection>>();
+  #hostOf = new Map<MultiaddrConnection, string>();
+  #perHost: number;
+  #max: number;
+
+  /**
+   * @param perHost The most pending connections of one host.
+   * @param max The most pending connections in all.
+   */
+  constructor(perHost: number = MAX_PENDING_PER_HOST, max: number = MAX_PENDING) {
+    this.#perHost = perHost;
+    this.#max = max;
+  }
+
+  /** How many connections are pending, in all or from `host`. */
+  pending(host?: string): number {
+    return host === undefined ? this.#hostOf.size : this.#byHost.get(host)?.size ?? 0;
+  }
+
+  /** Counts a new inbound connection, closing older pending ones past the bounds. */
+  admit(maConn: MultiaddrConnection): void {
+    const host = hostOf(maConn);
+    let mine = this.#byHost.get(host);
+    if (mine === undefined) this.#byHost.set(host, mine = new Set());
+    while (mine.size >= this.#perHost) this.#evict(mine.values().next().value!);
+    while (this.#hostOf.size >= this.#max) {
+      let biggest = mine;
+      for (const set of this.#byHost.values()) if (set.size > biggest.size) biggest = set;
+      if (biggest.size === 0) break;
+      this.#evict(biggest.values().next().value!);
+    }
+    mine.add(maConn);
+    this.#hostOf.set(maConn, host);
+    maConn.addEventListener("close", () => this.done(maConn), { once: true });
+  }
+
+  /** Takes a connection out of the count: its peer is proven, or it closed. */
+  done(maConn: MultiaddrConnection): void {
+    const host = this.#hostOf.get(maConn);
+    if (host === undefined) return;
+    this.#hostOf.delete(maConn);
+    const set = this.#byHost.get(host);
+    set?.delete(maConn);
+    if (set !== undefined && set.size === 0) this.#byHost.delete(host);
+  }
+
+  #evict(maConn: MultiaddrConnection): void {
+    this.done(maConn);
+    maConn.abort(new Error("too many connections in their handshake: the oldest is closed"));
+  }
+}
+
+/** The host (IP address) a connection comes from, or its whole address when it has none. */
+function hostOf(maConn: MultiaddrConnection): string {
+  const first = maConn.remoteAddr.getComponents()[0];
+  return first?.value ?? maConn.remoteAddr.toString();
+}
 
 /** Options of {@linkcode createNode}. */
 export interface NodeOptions {
@@ -53,6 +134,10 @@ export async function createNode(
   const allow = options.allowInbound;
   const listen = options.listen ?? [];
   const perSecond = options.inboundConnectionsPerSecond ?? 5;
+  const guard = new HandshakeGuard(
+    Math.max(MAX_PENDING_PER_HOST, perSecond + 1),
+    Math.max(MAX_PENDING, perSecond + 1),
+  );
   return await createLibp2p({
     privateKey: identity.privateKey,
     addresses: { listen },
@@ -66,16 +151,23 @@ export async function createNode(
       inboundConnectionThreshold: perSecond,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
       inboundStreamProtocolNegotiationTimeout: INBOUND_NEGOTIATION_TIMEOUT_MS,
-      // libp2p takes at most 10 connections in their upgrade at once (default), so 10 idle TCP
-      // connections locked every peer out, allowed ones too, for 10 s. Leave more room than one
-      // host can fill within its rate of connections per second before its first ones time out.
-      maxIncomingPendingConnections: perSecond * Math.ceil(INBOUND_UPGRADE_TIMEOUT_MS / 1_000) +
-        32,
+      // libp2p refuses every connection once this many are in their upgrade: idle connections
+      // from a few hosts, each within its rate, used to fill it and lock allowed peers out. The
+      // guard below keeps those that have not proven a key under MAX_PENDING, per host and in
+      // all, so that this count always has room for connections past their handshake.
+      maxIncomingPendingConnections: Math.max(MAX_PENDING, perSecond + 1) + AUTHENTICATED_RESERVE,
     },
     connectionGater: {
       // A node that only dials takes no inbound connection at all.
-      denyInboundConnection: () => listen.length === 0,
-      denyInboundEncryptedConnection: (peerId: PeerId) => allow === undefined || !allow(peerId),
+      denyInboundConnection: (maConn: MultiaddrConnection) => {
+        if (listen.length === 0) return true;
+        guard.admit(maConn);
+        return false;
+      },
+      denyInboundEncryptedConnection: (peerId: PeerId, maConn: MultiaddrConnection) => {
+        guard.done(maConn);
+        return allow === undefined || !allow(peerId);
+      },
     },
   });
 }
