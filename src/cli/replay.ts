@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { type CommandIo as CliIo, EXIT, processIo } from "./io.ts";
 import { formatDuration } from "../status/format.ts";
+import { jsonText } from "../core/json.ts";
 import {
   openRecording,
   type Recording,
@@ -322,7 +323,7 @@ export async function replayCommand(
 function moment(rec: Recording, at: number, p: Parsed): string {
   const i = rec.indexAt(at);
   const status = rec.statusAt(i, at);
-  if (p.json) return JSON.stringify(status, null, 2);
+  if (p.json) return jsonText(status, 2);
   return header(rec, at, i, p) + "\n" + renderStatus(status, { color: p.color });
 }
 
@@ -338,7 +339,7 @@ function printDiff(rec: Recording, a: number, b: number, p: Parsed, io: CliIo): 
   d.from = a;
   d.to = b;
   if (p.json) {
-    io.out(JSON.stringify(d, null, 2) + "\n");
+    io.out(jsonText(d, 2) + "\n");
     return;
   }
   const out: string[] = [
