@@ -416,3 +416,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a recording from elsewhere is checked and cleaned like a status from a socket", async () => {
+  using dir = tempDir();
+  const path = `${dir.path}/rec.jsonl`;
+  const root = Context.root("global", { now: () => T0 });
+  root.child("job").create();
+  const s = JSON.parse(JSON.stringify(status({ root, system: SEED_SYSTEM }))) as Status;
+  const hostile = "\x1b]52;c;ZXZpbA==\x07job\x1b[2J\u202e";
+  s.global.children[0].name = hostile;
+  s.global.children[0].path = `global.${hostile}`;
+  const w = new RecordingWriter(path);
+  w.write(JSON.parse(JSON.stringify({ ...s, global: { ...s.global, children: [] } })));
+  w.write({ ...s, timestamp: T0 + 1_000 });
+  const broken = JSON.parse(JSON.stringify(s));
+  broken.global.name = 5;
+  broken.timestamp = T0 + 2_000;
+  w.write(broken);
+  w.close();
+
+  for (const args of [["--at", "+1s"], ["--diff", "start", "+1s"], ["--at", "+1s", "--json"]]) {
+    const io = collect();
+    await replayCommand([path, ...args, "--no-color"], io);
+    assert.doesNotMatch(io.stdout + io.stderr, /[\x1b\x07\u202e]/, args.join(" "));
+  }
+  const ok = collect();
+  await replayCommand([path, "--at", "+1s", "--no-color"], ok);
+  assert.match(ok.stdout, /job/);
+  const bad = collect();
+  await replayCommand([path, "--at", "end", "--no-color"], bad);
+  assert.match(bad.stdout, /this moment cannot be shown: .*global\.name must be a string/);
+});

@@ -7,7 +7,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { type CommandIo as CliIo, EXIT, processIo } from "./io.ts";
+import { type CommandIo as CliIo, EXIT, headerLine, processIo } from "./io.ts";
+import { safeText } from "../core/names.ts";
+import { checkReceivedStatus, ReceivedStatusError } from "../status/received.ts";
 import { formatDuration } from "../status/format.ts";
 import { jsonText } from "../core/json.ts";
 import {
@@ -276,7 +278,7 @@ export async function replayCommand(
     io.err(`cli.ts replay: ${(e as Error).message}\n`);
     return EXIT.failed;
   }
-  for (const note of rec.notes) io.err(`cli.ts replay: note: ${note}\n`);
+  for (const note of rec.notes) io.err(`cli.ts replay: note: ${safeText(note)}\n`);
   if (rec.length === 0) {
     io.err(`cli.ts replay: ${p.file} holds no moment yet\n`);
     return EXIT.failed;
@@ -322,16 +324,24 @@ export async function replayCommand(
 /** The dashboard (or JSON) of the recording at `at`, under a header with the time. */
 function moment(rec: Recording, at: number, p: Parsed): string {
   const i = rec.indexAt(at);
-  const status = rec.statusAt(i, at);
+  let status;
+  try {
+    // A recording may come from anywhere: checked and cleaned like a status from a socket.
+    status = checkReceivedStatus(rec.statusAt(i, at));
+  } catch (e) {
+    if (!(e instanceof ReceivedStatusError)) throw e;
+    return `${header(rec, at, i, p)}\n(this moment cannot be shown: ${safeText(e.message)})`;
+  }
   if (p.json) return jsonText(status, 2);
   return header(rec, at, i, p) + "\n" + renderStatus(status, { color: p.color });
 }
 
 function header(rec: Recording, at: number, i: number, p: Parsed): string {
   const since = at - rec.atOf(i);
-  const text = `── replay ${rec.path} · ${iso(at)} · +${formatDuration(at - rec.startedAt)} · ` +
-    `change ${i + 1} of ${rec.length}${since > 0 ? ` (${formatDuration(since)} after it)` : ""} ──`;
-  return p.color ? `\x1b[1;36m${text}\x1b[0m` : text;
+  const text = `replay ${safeText(rec.path)} · ${iso(at)} · +${
+    formatDuration(at - rec.startedAt)
+  } · change ${i + 1} of ${rec.length}${since > 0 ? ` (${formatDuration(since)} after it)` : ""}`;
+  return headerLine(text, p.color);
 }
 
 function printDiff(rec: Recording, a: number, b: number, p: Parsed, io: CliIo): void {
@@ -343,13 +353,15 @@ function printDiff(rec: Recording, a: number, b: number, p: Parsed, io: CliIo): 
     return;
   }
   const out: string[] = [
-    `── diff ${rec.path} · ${iso(a)} (+${formatDuration(a - rec.startedAt)}) → ${iso(b)} ` +
+    `── diff ${safeText(rec.path)} · ${iso(a)} (+${formatDuration(a - rec.startedAt)}) → ${
+      iso(b)
+    } ` +
     `(+${formatDuration(b - rec.startedAt)}) ──`,
   ];
   const section = (title: string, mark: string, items: string[]): void => {
     if (items.length === 0) return;
     out.push(`${title} (${items.length}):`);
-    for (const x of items) out.push(`  ${mark} ${x}`);
+    for (const x of items) out.push(`  ${mark} ${safeText(x)}`);
   };
   section("contexts started", "+", d.contextsStarted);
   section("contexts ended", "-", d.contextsEnded);
@@ -364,7 +376,7 @@ function printDiff(rec: Recording, a: number, b: number, p: Parsed, io: CliIo): 
     out.push(`counters (${counters.length}):`);
     for (const [k, c] of counters.sort(([x], [y]) => x < y ? -1 : 1)) {
       const sign = c.delta >= 0 ? "+" : "−";
-      out.push(`  ${k}: ${c.from ?? "–"} → ${c.to ?? "–"} (${sign}${Math.abs(c.delta)})`);
+      out.push(`  ${safeText(k)}: ${c.from ?? "–"} → ${c.to ?? "–"} (${sign}${Math.abs(c.delta)})`);
     }
   }
   if (out.length === 1) out.push("nothing changed");
