@@ -12,7 +12,7 @@ import { checkMetric, type MetricValue } from "./metric.ts";
 import { checkName, describe, escapeSegment } from "./names.ts";
 import { Tree } from "./tree.ts";
 import { CancelledError, ContextEndedError, DeadlineExceededError } from "./errors.ts";
-import { DeadlineEntry, DeadlineQueue, type DeadlineTimers, DEFAULT_TIMERS } from "./deadlines.ts";
+import { DeadlineQueue, type DeadlineTimers, DEFAULT_TIMERS } from "./deadlines.ts";
 
 /** The running task's context. Internal: read it with `current()`. @internal */
 export const als: AsyncLocalStorage<Context> = new AsyncLocalStorage<Context>();
@@ -126,7 +126,7 @@ export interface ContextInternals {
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
 let makeChild: (parent: Context, name: string, state: number) => Context;
 let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
-let expireIn: (ctx: Context, entry: DeadlineEntry<object>) => void;
+let expireIn: (ctx: Context) => void;
 let setDeadline: (
   ctx: Context,
   deadline: number | undefined,
@@ -321,8 +321,8 @@ export class Context {
     // and deadlines never change: the nearest one up the chain is the earliest.
     // deno-lint-ignore no-this-alias
     for (let c: Context | undefined = this; c !== undefined; c = c.parent) {
-      const d = c.#rare?.deadline;
-      if (d !== undefined) return d.at;
+      const r = c.#rare;
+      if (r !== undefined && r.at !== Infinity) return r.at;
     }
     return undefined;
   }
@@ -564,7 +564,7 @@ export class Context {
       if (rare !== undefined) {
         if (c === this) rare.cause = cause;
         // A cancelled context's deadline has nothing left to do.
-        if (rare.deadline !== undefined) c.#tree.deadlines?.remove(rare.deadline);
+        if (rare.slot >= 0) c.#tree.deadlines!.remove(rare);
         if (
           rare.controller !== undefined || rare.waiting !== undefined || rare.hooks !== undefined
         ) {
@@ -588,10 +588,10 @@ export class Context {
     return undefined;
   }
 
-  // The deadline `entry` of this context has passed.
-  #expire(entry: DeadlineEntry<object>): void {
+  // The deadline of this context has passed.
+  #expire(): void {
     if (this.#state & (CANCELLED | ENDED)) return;
-    const error = new DeadlineExceededError(this.path, entry.at);
+    const error = new DeadlineExceededError(this.path, this.#rare!.at);
     this.#cancelWith({ reason: error.reason, origin: this, at: this.#tree.now(), error });
   }
 
@@ -1117,8 +1117,8 @@ export class Context {
 
   #leave(): void {
     this.#state |= ENDED;
-    const deadline = this.#rare?.deadline;
-    if (deadline !== undefined && deadline.slot >= 0) this.#tree.deadlines!.remove(deadline);
+    const rare = this.#rare;
+    if (rare !== undefined && rare.slot >= 0) this.#tree.deadlines!.remove(rare);
     const parent = this.parent;
     if (parent !== undefined) {
       const prev = this.#prev, next = this.#next;
@@ -1155,7 +1155,10 @@ export class Context {
           c.#state &= ~COUNTED;
           c.#active = at - c.#tree.base;
         },
-        ownDeadline: (c: Context) => c.#rare?.deadline?.at,
+        ownDeadline: (c: Context) => {
+          const at = c.#rare?.at;
+          return at === Infinity ? undefined : at;
+        },
         cancelledAt: (c: Context) => c.#cause()?.at,
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
@@ -1184,17 +1187,23 @@ export class Context {
     runIn = (ctx, task) => ctx.#run(task);
     setDeadline = (ctx, deadline, timeoutMs) => {
       const tree = ctx.#tree;
-      let at = deadline ?? Infinity;
-      const now = timeoutMs === undefined ? undefined : tree.now();
-      if (now !== undefined) at = Math.min(at, now + timeoutMs!);
-      if (at === Infinity) return;
+      // The clock was read as the context was made: no second read.
+      const now = tree.base + ctx.#created;
+      const at = timeoutMs === undefined
+        ? deadline!
+        : deadline === undefined
+        ? now + timeoutMs
+        : Math.min(deadline, now + timeoutMs);
       const inherited = ctx.parent?.deadline;
       if (inherited !== undefined && inherited <= at) return; // the parent's comes first
-      const entry = new DeadlineEntry<object>(at, ctx);
-      ctx.#rareState().deadline = entry;
+      const rare = ctx.#rareState();
+      rare.at = at;
+      rare.owner = ctx;
       if (ctx.#state & CANCELLED) return;
-      if (at <= (now ?? tree.now())) ctx.#expire(entry);
-      else (tree.deadlines ??= new DeadlineQueue<object>(tree.now, tree.timers, expire)).add(entry);
+      if (at <= now) ctx.#expire();
+      else {(tree.deadlines ??= new DeadlineQueue<RareState>(tree.now, tree.timers, expire)).add(
+          rare,
+        );}
     };
     initialize = (ctx, data, metrics, secrets) => {
       const rare = ctx.#rareState();
@@ -1202,7 +1211,7 @@ export class Context {
       if (metrics !== undefined) rare.metrics = new Map(metrics);
       if (secrets !== undefined) rare.secrets = new Set(secrets);
     };
-    expireIn = (ctx, entry) => ctx.#expire(entry);
+    expireIn = (ctx) => ctx.#expire();
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
     settledIn = (ctx) => ctx.#settled();
@@ -1242,8 +1251,14 @@ class RareState {
   /** Data keys marked `{ secret: true }`. */
   secrets: Set<string> | undefined = undefined;
   error: unknown = undefined;
-  /** Its own deadline, when it has one earlier than the one it inherits. */
-  deadline: DeadlineEntry<object> | undefined = undefined;
+  /**
+   * Its own deadline (epoch ms), when it has one earlier than the one it inherits; Infinity
+   * otherwise. The rare state is the entry of the tree's deadline queue: `slot` is its place
+   * there (-1: not queued) and `owner` the context it belongs to.
+   */
+  at = Infinity;
+  slot = -1;
+  owner: Context | undefined = undefined;
 
   constructor(cause?: CancelCause) {
     this.cause = cause;
@@ -1348,17 +1363,22 @@ export class ContextBuilder {
    * clock: when it passes, the child is cancelled with a {@linkcode DeadlineExceededError}. The
    * child keeps the earlier of this deadline and its parent's; called more than once, the
    * earliest wins. `0` makes a child that is cancelled at once; `Infinity` sets none. The
-   * deadline needs no timer of its own, and ending the child removes it at once.
+   * deadline needs no timer of its own (one timer per tree serves the earliest), and ending the
+   * child removes it at once. Like `AbortSignal.timeout()`, a deadline does not keep the process
+   * alive by itself: a process with nothing else left to do exits without waiting for it.
    *
-   * @example A request that may take 2 s
+   * @example A request that may take 20 ms, doing work that would take a second
    * ```ts
    * import { Context, DeadlineExceededError } from "@fastn/context";
    * import assert from "node:assert/strict";
    *
    * const root = Context.root("svc");
-   * const err = await root.child("request").withTimeout(5).spawn(async (ctx) => {
-   *   await ctx.wait(); // cancelled when the deadline passes
-   *   return ctx.signal.reason;
+   * const err = await root.child("request").withTimeout(20).spawn(async (ctx) => {
+   *   await new Promise<void>((done) => {
+   *     const work = setTimeout(done, 1_000);
+   *     ctx.signal.addEventListener("abort", () => (clearTimeout(work), done()));
+   *   });
+   *   return ctx.signal.reason; // the deadline came first
    * });
    * assert.ok(err instanceof DeadlineExceededError);
    * ```
@@ -1454,8 +1474,8 @@ export class ContextBuilder {
 }
 
 // A tree's deadline queue calls this when a context's deadline passes.
-function expire(item: object, entry: DeadlineEntry<object>): void {
-  expireIn(item as Context, entry);
+function expire(rare: RareState): void {
+  expireIn(rare.owner!);
 }
 function checkTimeout(ms: unknown, name: string): number | undefined {
   if (typeof ms !== "number") throw new TypeError(`${name} must be a number, got ${describe(ms)}`);

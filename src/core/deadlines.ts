@@ -62,24 +62,18 @@ export const DEFAULT_TIMERS: DeadlineTimers = Object.freeze({
   },
 });
 
-/** One pending deadline: when (epoch ms), what for, and where it is in the heap (-1: not). */
-export class DeadlineEntry<T> {
+/** What the queue holds: when it is due (epoch ms) and where it is in the heap (-1: not in). */
+export interface Timed {
   readonly at: number;
-  readonly item: T;
-  slot = -1;
-
-  constructor(at: number, item: T) {
-    this.at = at;
-    this.item = item;
-  }
+  slot: number;
 }
 
 /** The pending deadlines of one tree and the one timer armed for the earliest. */
-export class DeadlineQueue<T> {
-  readonly #heap: DeadlineEntry<T>[] = [];
+export class DeadlineQueue<T extends Timed> {
+  readonly #heap: T[] = [];
   readonly #now: () => number;
   readonly #timers: DeadlineTimers;
-  readonly #expire: (item: T, entry: DeadlineEntry<T>) => void;
+  readonly #expire: (item: T) => void;
   #handle: unknown = undefined;
   /** When the armed timer fires (epoch ms on the tree's clock); Infinity when none is armed. */
   #armedAt = Infinity;
@@ -88,7 +82,7 @@ export class DeadlineQueue<T> {
   constructor(
     now: () => number,
     timers: DeadlineTimers,
-    expire: (item: T, entry: DeadlineEntry<T>) => void,
+    expire: (item: T) => void,
   ) {
     this.#now = now;
     this.#timers = timers;
@@ -106,7 +100,7 @@ export class DeadlineQueue<T> {
   }
 
   /** Adds an entry (not in the heap yet) and arms the timer if it is now the earliest. */
-  add(e: DeadlineEntry<T>): void {
+  add(e: T): void {
     const heap = this.#heap;
     e.slot = heap.length;
     heap.push(e);
@@ -115,7 +109,7 @@ export class DeadlineQueue<T> {
   }
 
   /** Takes an entry out, if it is in; the timer stays as it is (see the module doc). */
-  remove(e: DeadlineEntry<T>): void {
+  remove(e: T): void {
     const i = e.slot;
     if (i < 0) return;
     e.slot = -1;
@@ -146,7 +140,7 @@ export class DeadlineQueue<T> {
         const e = heap[0];
         this.remove(e);
         try {
-          this.#expire(e.item, e);
+          this.#expire(e);
         } catch { /* one context's cancel hooks must not stop the others' deadlines */ }
       }
     } finally {

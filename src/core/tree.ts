@@ -39,7 +39,8 @@ export class Tree {
   /** The timers of the tree's deadlines. */
   readonly timers: DeadlineTimers;
   /** The pending deadlines (their items are contexts), made with the first deadline. */
-  deadlines: DeadlineQueue<object> | undefined = undefined;
+  // deno-lint-ignore no-explicit-any
+  deadlines: DeadlineQueue<any> | undefined = undefined;
   readonly counters: CounterStore = new CounterStore();
   /** Recent task failures, newest last, at most `maxRecentEvents`. */
   readonly failures: FailedTask[] = [];
