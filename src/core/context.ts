@@ -1623,7 +1623,10 @@ export interface LockWaiterInfo {
 
 /**
  * Options of a lock wait: `lock()`, `read()`, `write()`, `acquire()`. The wait also gives up
- * when the waiting context (`current()`) is cancelled.
+ * when the waiting context (`current()`) is cancelled, with its `CancelledError`; when that is
+ * because its deadline passed, with a `DeadlineExceededError` whose message names the lock, the
+ * waiter and the holders (a `CancelledError` too, so the task has not failed; `timeoutMs` below
+ * gives a `LockTimeoutError` instead).
  *
  * @example Give up after a timeout or on a signal
  * ```ts

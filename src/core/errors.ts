@@ -73,7 +73,21 @@ export interface DeadlineLockWait {
   readonly holders: readonly string[];
 }
 
-/** Options of the {@linkcode DeadlineExceededError} constructor. */
+/**
+ * Options of the {@linkcode DeadlineExceededError} constructor.
+ *
+ * @example
+ * ```ts
+ * import { DeadlineExceededError, type DeadlineExceededOptions } from "@fastn/context";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DeadlineExceededOptions = {
+ *   lock: { lockName: "pool", kind: "semaphore", waiter: "app.job", holders: [] },
+ * };
+ * const err = new DeadlineExceededError("app.job", Date.UTC(2030, 0, 1), options);
+ * assert.match(err.message, /semaphore "pool".*2030-01-01T00:00:00\.000Z; held by nobody/);
+ * ```
+ */
 export interface DeadlineExceededOptions {
   /**
    * The lock wait the deadline ended, when it ended one: the message then names the lock, the
