@@ -77,7 +77,14 @@ export {
   type Task,
   type WriteGuard,
 } from "./src/core/context.ts";
-export { CancelledError, ContextEndedError } from "./src/core/errors.ts";
+export {
+  CancelledError,
+  ContextEndedError,
+  DeadlineExceededError,
+  type DeadlineExceededOptions,
+  type DeadlineLockWait,
+} from "./src/core/errors.ts";
+export type { DeadlineTimers } from "./src/core/deadlines.ts";
 export { bind, counters, current, global } from "./src/core/current.ts";
 import "./src/locks/locks.ts";
 export { Metric, type MetricKind, type MetricValue } from "./src/core/metric.ts";

@@ -18,14 +18,16 @@
  *
  * `--stuck` reproduces the design's stuck `session-output-lock`: after two commands, alice's
  * stdout-handler holds it and her stderr-stream waits for it (with warning thresholds lowered so the warnings show within
- * seconds). `--tick-ms N` sets how often sessions run a command (default 1000). Ctrl-C or
+ * seconds). `--tick-ms N` sets how often sessions run a command (default 1000). Every HTTP
+ * request gets a deadline (`--request-timeout-ms N`, default 30000): status shows `deadline in …`
+ * beside it, and a request still running at its deadline is answered 504. Ctrl-C or
  * SIGTERM shuts it down cleanly: every loop here watches its context's cancellation.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { configure, type Context, main, Metric } from "@fastn/context";
+import { configure, type Context, DeadlineExceededError, main, Metric } from "@fastn/context";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -35,9 +37,11 @@ const { values: flags } = parseArgs({
     port: { type: "string", default: "0" },
     "http-port": { type: "string" },
     record: { type: "string" },
+    "request-timeout-ms": { type: "string", default: "30000" },
   },
 });
 const tickMs = Number(flags["tick-ms"]);
+const requestTimeoutMs = Number(flags["request-timeout-ms"]);
 
 /** Resolves after `ms`, or at once when `ctx` is cancelled; true when it slept the whole time. */
 function pause(ctx: Context, ms: number): Promise<boolean> {
@@ -232,7 +236,8 @@ function httpProxy(root: Context, post: (m: ChatMessage) => void): Deno.HttpServ
     proxy.incrementTotal("requests");
     proxy.incrementLive("requests");
     const url = new URL(req.url);
-    return pool.child("request").withData("path", url.pathname).spawn(async (task) => {
+    const request = pool.child("request").withData("path", url.pathname);
+    return request.withTimeout(requestTimeoutMs).spawn(async (task) => {
       try {
         // A long poll waits without a worker; everything else takes one of the 12.
         using _worker = url.pathname === "/slow" ? undefined : await workers.acquire();
@@ -256,8 +261,13 @@ async function route(task: Context, url: URL, post: (m: ChatMessage) => void): P
       return new Response("sent\n");
     }
     case "/slow": {
-      await pause(task, Number(url.searchParams.get("ms") ?? 1_000));
-      return new Response("slow hello\n");
+      if (await pause(task, Number(url.searchParams.get("ms") ?? 1_000))) {
+        return new Response("slow hello\n");
+      }
+      // Cut short: by the request's deadline (504), or by shutdown (503).
+      return task.signal.reason instanceof DeadlineExceededError
+        ? new Response("deadline exceeded\n", { status: 504 })
+        : new Response("shutting down\n", { status: 503 });
     }
     default:
       return new Response("not found\n", { status: 404 });

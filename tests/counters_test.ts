@@ -206,3 +206,21 @@ Deno.test("counters() without a root reads the global tree", () => {
   assert.equal(typeof counters(), "object");
   assert.throws(() => counters(42 as unknown as string), TypeError);
 });
+
+Deno.test("counters() of another tree's path throws a RangeError naming the root searched and { root }", () => {
+  const other = Context.root("other");
+  other.child("x").create().incrementTotal("n");
+  assert.throws(
+    () => counters("other.x"),
+    (e: unknown) =>
+      e instanceof RangeError && /"global", the root of the tree searched/.test(e.message) &&
+      /counters\(prefix, \{ root \}\)/.test(e.message),
+  );
+  assert.deepEqual(counters("other.x", { root: other }), { "other.x.n": 1 });
+  // Any context of the tree will do, and its own root's paths are found from it.
+  const deep = other.child("y").create();
+  assert.deepEqual(counters("other.x", { root: deep }), { "other.x.n": 1 });
+  assert.throws(() => counters("global", { root: deep }), RangeError);
+  // A path of the right tree with nothing counted is an empty answer, not an error.
+  assert.deepEqual(counters("other.nothing", { root: other }), {});
+});

@@ -166,7 +166,8 @@ global (2h 15m 32s uptime, active 0.1s ago)
 
 ⚠️ Warnings (2):
   - ⚠️ Long-held lock "session-output-lock" (12.3s) held by alice@bv478gen/stdout-handler may indicate deadlock or blocked I/O
-  - ⚠️ alice@bv478gen/stderr-stream stuck waiting for "session-output-lock" (8.1s), held by alice@bv478gen/stdout-handler`;
+  - ⚠️ alice@bv478gen/stderr-stream stuck waiting for "session-output-lock" (8.1s), held by alice@bv478gen/stdout-handler
+  - CPU usage normal (12.3%), memory usage low (13%)`;
 
 function assertLines(actual: string, expected: string): void {
   const a = actual.split("\n"), e = expected.split("\n");

@@ -33,6 +33,7 @@ Deno.test("a snapshot holds every context with timing, cancellation, data, metri
   const proxy = root.child("http-proxy").withData("port", 8080).create();
   proxy.incrementTotal("requests", 3);
   proxy.incrementLive("connections");
+  assert.equal(proxy.idleDuration(), 0, "counting made it active, stamped when read");
   advance(1_000);
   let release!: () => void;
   const task = proxy.child("handler").withMetric("bytes", Metric.bytes(15_200_000))

@@ -36,6 +36,7 @@ async function fakeMachine(): Promise<{
           osUptime: count("uptime", 475_500),
           statfs: count("disk", { bsize: 4096, blocks: 1_000_000, bfree: 910_000 }),
           memoryUsage: count("process", { rss: 85_300_000, heapUsed: 12_100_000, heapTotal: 2e7 }),
+          cpuCount: () => 4,
           ...extra,
         },
       }),
@@ -105,6 +106,7 @@ Deno.test("memory, disk, load and uptime come from the system calls, each cached
       processRssBytes: 85_300_000,
       processHeapUsedBytes: 12_100_000,
       processHeapTotalBytes: 2e7,
+      cpuCount: 4,
       unavailable: undefined,
     },
   );

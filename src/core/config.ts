@@ -30,6 +30,71 @@ export interface Config {
    */
   ignoredCancelMs: number;
   /**
+   * CPU busy over the sampling window (since the previous reading) at or above this percentage
+   * is reported as `cpu-high` (warning).
+   * @default {90}
+   */
+  cpuHighPercent: number;
+  /**
+   * CPU busy at or above this percentage makes `cpu-high` critical.
+   * @default {98}
+   */
+  cpuCriticalPercent: number;
+  /**
+   * Memory in use (total less available) at or above this percentage of installed memory is
+   * reported as `memory-high` (warning).
+   * @default {90}
+   */
+  memoryHighPercent: number;
+  /**
+   * Memory in use at or above this percentage makes `memory-high` critical.
+   * @default {97}
+   */
+  memoryCriticalPercent: number;
+  /**
+   * Used space at or above this percentage of the file system holding the working directory is
+   * reported as `disk-full` (warning).
+   * @default {90}
+   */
+  diskFullPercent: number;
+  /**
+   * Used disk space at or above this percentage makes `disk-full` critical.
+   * @default {97}
+   */
+  diskCriticalPercent: number;
+  /**
+   * The 1 minute load average at or above this many times the CPU count is reported as
+   * `load-high` (warning).
+   * @default {2}
+   */
+  loadHighPerCore: number;
+  /**
+   * The 1 minute load average at or above this many times the CPU count makes `load-high`
+   * critical.
+   * @default {4}
+   */
+  loadCriticalPerCore: number;
+  /**
+   * This process's resident set size at or above this percentage of installed memory is
+   * reported as `process-memory-high` (warning).
+   * @default {70}
+   */
+  processMemoryHighPercent: number;
+  /**
+   * This process's resident set size at or above this percentage of installed memory makes
+   * `process-memory-high` critical.
+   * @default {85}
+   */
+  processMemoryCriticalPercent: number;
+  /**
+   * Hysteresis of the system alerts, as a fraction of each level: an alert raised at a level
+   * clears (or drops from critical to warning) only once the reading is below the level less
+   * this fraction of it (90% clears below 85.5% with the default), so a reading that wavers
+   * around a level does not make the alert come and go. From 0 to below 1.
+   * @default {0.05}
+   */
+  alertHysteresis: number;
+  /**
    * How long a failed task stays in status as a `task-failed` warning.
    * @default {300000}
    */
@@ -91,6 +156,17 @@ const DEFAULTS: Config = Object.freeze({
   criticalHeldLockMs: 60_000,
   stuckWaiterMs: 5_000,
   ignoredCancelMs: 5_000,
+  cpuHighPercent: 90,
+  cpuCriticalPercent: 98,
+  memoryHighPercent: 90,
+  memoryCriticalPercent: 97,
+  diskFullPercent: 90,
+  diskCriticalPercent: 97,
+  loadHighPerCore: 2,
+  loadCriticalPerCore: 4,
+  processMemoryHighPercent: 70,
+  processMemoryCriticalPercent: 85,
+  alertHysteresis: 0.05,
   failedTaskWarningMs: 300_000,
   maxRecentEvents: 100,
   maxCounterKeys: 100_000,
@@ -101,6 +177,15 @@ const DEFAULTS: Config = Object.freeze({
 export const config: Config = { ...DEFAULTS };
 
 const INTEGER_KEYS = new Set(["maxRecentEvents", "maxCounterKeys"]);
+/** Each critical level and the warning level it must not be below. */
+const LEVEL_PAIRS: ReadonlyArray<readonly [keyof Config & string, keyof Config & string]> = [
+  ["criticalHeldLockMs", "longHeldLockMs"],
+  ["cpuCriticalPercent", "cpuHighPercent"],
+  ["memoryCriticalPercent", "memoryHighPercent"],
+  ["diskCriticalPercent", "diskFullPercent"],
+  ["loadCriticalPerCore", "loadHighPerCore"],
+  ["processMemoryCriticalPercent", "processMemoryHighPercent"],
+];
 const MAX_SECRET_KEYS = 256;
 
 /**
@@ -135,8 +220,9 @@ const MAX_SECRET_KEYS = 256;
  * @returns A copy of the settings now in force.
  * @throws {TypeError} for an unknown field, a value that is not a number (for `secretKeys`: not
  * an array of strings, or a string with a control character).
- * @throws {RangeError} for a negative, non-finite or (for counts) non-integer value,
- * `criticalHeldLockMs` below `longHeldLockMs`, or a `secretKeys` entry that is empty or longer
+ * @throws {RangeError} for a negative, non-finite or (for counts) non-integer value, a critical
+ * level below its warning level (`criticalHeldLockMs` below `longHeldLockMs`,
+ * `memoryCriticalPercent` below `memoryHighPercent`, …), an `alertHysteresis` of 1 or more, or a `secretKeys` entry that is empty or longer
  * than 256 characters (or more than 256 entries).
  */
 export function configure(options: Partial<Config> = {}): Config {
@@ -165,9 +251,16 @@ export function configure(options: Partial<Config> = {}): Config {
     }
     (next as unknown as Record<string, number>)[key] = value;
   }
-  if (next.criticalHeldLockMs < next.longHeldLockMs) {
+  for (const [critical, high] of LEVEL_PAIRS) {
+    if (next[critical] < next[high]) {
+      throw new RangeError(
+        `options.${critical} (${next[critical]}) must not be below ${high} (${next[high]})`,
+      );
+    }
+  }
+  if (next.alertHysteresis >= 1) {
     throw new RangeError(
-      `options.criticalHeldLockMs (${next.criticalHeldLockMs}) must not be below longHeldLockMs (${next.longHeldLockMs})`,
+      `options.alertHysteresis must be below 1 (a fraction), got ${next.alertHysteresis}`,
     );
   }
   Object.assign(config, next);

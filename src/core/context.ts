@@ -11,7 +11,8 @@ import { type JsonValue, toJsonValue } from "./json.ts";
 import { checkMetric, type MetricValue } from "./metric.ts";
 import { checkName, describe, escapeSegment } from "./names.ts";
 import { Tree } from "./tree.ts";
-import { CancelledError, ContextEndedError } from "./errors.ts";
+import { CancelledError, ContextEndedError, DeadlineExceededError } from "./errors.ts";
+import { DeadlineQueue, type DeadlineTimers, DEFAULT_TIMERS } from "./deadlines.ts";
 
 /** The running task's context. Internal: read it with `current()`. @internal */
 export const als: AsyncLocalStorage<Context> = new AsyncLocalStorage<Context>();
@@ -21,6 +22,8 @@ const CANCELLED = 1;
 const ENDED = 2;
 const END_REQUESTED = 4;
 const SPAWNED = 8;
+/** A counter changed since activity was last read: the context was active since then. */
+const COUNTED = 16;
 
 /** The most data keys, and separately metric keys, one context keeps. */
 export const MAX_KEYS_PER_CONTEXT = 1024;
@@ -40,6 +43,23 @@ export interface RootOptions {
    * @default {Date.now}
    */
   now?: () => number;
+  /**
+   * A deadline for the root, epoch ms: when it passes the root (and so the whole tree) is
+   * cancelled with a {@linkcode DeadlineExceededError}. With `timeoutMs` too, the earlier wins.
+   * @default {undefined (no deadline)}
+   */
+  deadline?: number;
+  /**
+   * A deadline this many ms from now (the tree's clock), as `deadline`.
+   * @default {undefined (no deadline)}
+   */
+  timeoutMs?: number;
+  /**
+   * The timers the tree's deadlines use: one at a time per tree, armed for the earliest
+   * deadline. Tests pass their own to fire deadlines without waiting.
+   * @default {setTimeout and clearTimeout, unref'd}
+   */
+  timers?: DeadlineTimers;
 }
 
 /** Options of {@linkcode Context.getTotal} and {@linkcode Context.getLive}. */
@@ -99,11 +119,19 @@ export interface ContextInternals {
   secrets(ctx: Context): ReadonlySet<string> | undefined;
   counterNode(ctx: Context): PathNode | undefined;
   onCancel(ctx: Context, fn: (error: CancelledError) => void): () => void;
+  /** The context's own deadline: set on it and earlier than the one it inherits. */
+  ownDeadline(ctx: Context): number | undefined;
 }
 
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
 let makeChild: (parent: Context, name: string, state: number) => Context;
 let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
+let expireIn: (ctx: Context) => void;
+let setDeadline: (
+  ctx: Context,
+  deadline: number | undefined,
+  timeoutMs: number | undefined,
+) => void;
 let initialize: (
   ctx: Context,
   data: Array<[string, JsonValue]> | undefined,
@@ -223,17 +251,102 @@ export class Context {
    * assert.deepEqual(root.duration(), 250);
    * ```
    *
+   * @example A root with a deadline
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const t = 1_000;
+   * using job = Context.root("batch-job", { now: () => t, timeoutMs: 60_000 });
+   * assert.equal(job.deadline, 61_000);
+   * assert.equal(job.remaining(), 60_000);
+   * ```
+   *
    * @param name The root's name: 1 to 256 characters, no control characters.
-   * @param options A clock for the tree.
-   * @throws {TypeError} / {RangeError} for a bad name or a clock that is not a function.
+   * @param options A clock and timers for the tree, and a deadline for the root.
+   * @throws {TypeError} / {RangeError} for a bad name, a clock that is not a function, timers
+   * without `setTimeout`/`clearTimeout`, or a deadline or timeout as `withDeadline()` and
+   * `withTimeout()` refuse them.
    */
   static root(name: string, options: RootOptions = {}): Context {
     checkName(name, "name");
-    const now = options?.now ?? Date.now;
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`options must be an object, got ${describe(options)}`);
+    }
+    const now = options.now ?? Date.now;
     if (typeof now !== "function") {
       throw new TypeError(`options.now must be a function, got ${describe(now)}`);
     }
-    return new Context(new Tree(now), undefined, name, 0);
+    const timers = options.timers ?? DEFAULT_TIMERS;
+    if (
+      typeof timers !== "object" || timers === null || typeof timers.setTimeout !== "function" ||
+      typeof timers.clearTimeout !== "function"
+    ) {
+      throw new TypeError(
+        `options.timers must have setTimeout and clearTimeout functions, got ${describe(timers)}`,
+      );
+    }
+    const deadline = options.deadline === undefined
+      ? undefined
+      : checkDeadline(options.deadline, "options.deadline");
+    const timeoutMs = options.timeoutMs === undefined
+      ? undefined
+      : checkTimeout(options.timeoutMs, "options.timeoutMs");
+    const root = new Context(new Tree(now, timers), undefined, name, 0);
+    if (deadline !== undefined || timeoutMs !== undefined) setDeadline(root, deadline, timeoutMs);
+    return root;
+  }
+
+  /**
+   * When this context's deadline passes, epoch ms: its own (`withTimeout()`, `withDeadline()`)
+   * or an ancestor's, whichever is earlier; undefined when neither has one. When it passes the
+   * context is cancelled with a {@linkcode DeadlineExceededError}.
+   *
+   * @example A child never outlives its parent's deadline
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const t = 0;
+   * const root = Context.root("svc", { now: () => t });
+   * using req = root.child("request").withTimeout(2_000).create();
+   * using db = req.child("db").withTimeout(5_000).create(); // the parent's is earlier
+   * using plain = req.child("log").create();
+   * assert.deepEqual([req.deadline, db.deadline, plain.deadline], [2_000, 2_000, 2_000]);
+   * assert.equal(root.deadline, undefined);
+   * ```
+   */
+  get deadline(): number | undefined {
+    // A context keeps a deadline of its own only when it is earlier than the one it inherits,
+    // and deadlines never change: the nearest one up the chain is the earliest.
+    // deno-lint-ignore no-this-alias
+    for (let c: Context | undefined = this; c !== undefined; c = c.parent) {
+      const r = c.#rare;
+      if (r !== undefined && r.at !== Infinity) return r.at;
+    }
+    return undefined;
+  }
+
+  /**
+   * The ms left until {@linkcode Context.deadline} (0 once it has passed), or `Infinity` without
+   * one. Handy as the timeout of an operation that takes one.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * let t = 0;
+   * const root = Context.root("svc", { now: () => t });
+   * using req = root.child("request").withTimeout(2_000).create();
+   * t = 1_500;
+   * assert.equal(req.remaining(), 500);
+   * assert.equal(root.remaining(), Infinity);
+   * ```
+   */
+  remaining(): number {
+    const d = this.deadline;
+    return d === undefined ? Infinity : Math.max(0, d - this.#tree.now());
   }
 
   /**
@@ -436,7 +549,10 @@ export class Context {
    */
   cancel(reason?: unknown): void {
     if (this.#state & CANCELLED) return;
-    const cause: CancelCause = { reason, origin: this, at: this.#tree.now(), error: undefined };
+    this.#cancelWith({ reason, origin: this, at: this.#tree.now(), error: undefined });
+  }
+
+  #cancelWith(cause: CancelCause): void {
     const stack: Context[] = [this];
     while (stack.length > 0) {
       const c = stack.pop()!;
@@ -447,6 +563,8 @@ export class Context {
       const rare = c.#rare;
       if (rare !== undefined) {
         if (c === this) rare.cause = cause;
+        // A cancelled context's deadline has nothing left to do.
+        if (rare.slot >= 0) c.#tree.deadlines!.remove(rare);
         if (
           rare.controller !== undefined || rare.waiting !== undefined || rare.hooks !== undefined
         ) {
@@ -468,6 +586,13 @@ export class Context {
       if (cause !== undefined) return cause;
     }
     return undefined;
+  }
+
+  // The deadline of this context has passed.
+  #expire(): void {
+    if (this.#state & (CANCELLED | ENDED)) return;
+    const error = new DeadlineExceededError(this.path, this.#rare!.at);
+    this.#cancelWith({ reason: error.reason, origin: this, at: this.#tree.now(), error });
   }
 
   #fire(rare: RareState, cause: CancelCause): void {
@@ -527,8 +652,11 @@ export class Context {
   }
 
   /**
-   * Marks this context active now. Lock operations do it by themselves; long loops should call
-   * it so status does not show them idle.
+   * Marks this context active now. Lock operations, `setData()`, `addMetric()` and counting
+   * (`incrementTotal()`, `incrementLive()`, `decrementLive()`) do it by themselves; long loops
+   * that do none of these should call it so status does not show them idle. To keep counting as
+   * cheap as a `Map` update, a count is stamped with the time when activity is next read (a
+   * status, `idleDuration()`): with a status stream open that is within a second of the count.
    *
    * @example
    * ```ts
@@ -580,7 +708,18 @@ export class Context {
    * ```
    */
   idleDuration(): number {
-    return this.#tree.now() - this.#tree.base - this.#active;
+    return this.#tree.now() - this.#tree.base - this.#lastActive();
+  }
+
+  // When this context was last active, as an offset from the tree's base. Counting marks a
+  // context active with one bit (a clock read would cost more than the count); the bit is turned
+  // into a time here, when activity is read: the count happened since the previous read.
+  #lastActive(): number {
+    if (this.#state & COUNTED) {
+      this.#state &= ~COUNTED;
+      this.#active = this.#tree.now() - this.#tree.base;
+    }
+    return this.#active;
   }
 
   /**
@@ -778,6 +917,7 @@ export class Context {
     if (amount !== 1) checkAmount(amount);
     const cell = this.#node?.cells?.get(name) ?? this.#cell(name);
     cell.total += amount;
+    this.#state |= COUNTED;
     this.#tree.changed();
   }
 
@@ -805,6 +945,7 @@ export class Context {
     if (this.#state & ENDED) return; // it would be lowered again at once
     cell.live++;
     cell.hasLive = true;
+    this.#state |= COUNTED;
     this.#hold(cell, 1);
     this.#tree.changed();
   }
@@ -835,6 +976,7 @@ export class Context {
       return;
     }
     cell.live--;
+    this.#state |= COUNTED;
     if (!(this.#state & ENDED)) this.#hold(cell, -1);
     this.#tree.changed();
   }
@@ -975,6 +1117,8 @@ export class Context {
 
   #leave(): void {
     this.#state |= ENDED;
+    const rare = this.#rare;
+    if (rare !== undefined && rare.slot >= 0) this.#tree.deadlines!.remove(rare);
     const parent = this.parent;
     if (parent !== undefined) {
       const prev = this.#prev, next = this.#next;
@@ -1006,9 +1150,14 @@ export class Context {
         tree: (c: Context) => c.#tree,
         firstChild: (c: Context) => c.#first,
         nextSibling: (c: Context) => c.#next,
-        lastActivity: (c: Context) => c.#tree.base + c.#active,
+        lastActivity: (c: Context) => c.#tree.base + c.#lastActive(),
         touchAt: (c: Context, at: number) => {
+          c.#state &= ~COUNTED;
           c.#active = at - c.#tree.base;
+        },
+        ownDeadline: (c: Context) => {
+          const at = c.#rare?.at;
+          return at === Infinity ? undefined : at;
         },
         cancelledAt: (c: Context) => c.#cause()?.at,
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
@@ -1036,12 +1185,33 @@ export class Context {
       return new Context(parent.#tree, parent, name, state);
     };
     runIn = (ctx, task) => ctx.#run(task);
+    setDeadline = (ctx, deadline, timeoutMs) => {
+      const tree = ctx.#tree;
+      // The clock was read as the context was made: no second read.
+      const now = tree.base + ctx.#created;
+      const at = timeoutMs === undefined
+        ? deadline!
+        : deadline === undefined
+        ? now + timeoutMs
+        : Math.min(deadline, now + timeoutMs);
+      const inherited = ctx.parent?.deadline;
+      if (inherited !== undefined && inherited <= at) return; // the parent's comes first
+      const rare = ctx.#rareState();
+      rare.at = at;
+      rare.owner = ctx;
+      if (ctx.#state & CANCELLED) return;
+      if (at <= now) ctx.#expire();
+      else {(tree.deadlines ??= new DeadlineQueue<RareState>(tree.now, tree.timers, expire)).add(
+          rare,
+        );}
+    };
     initialize = (ctx, data, metrics, secrets) => {
       const rare = ctx.#rareState();
       if (data !== undefined) rare.data = new Map(data);
       if (metrics !== undefined) rare.metrics = new Map(metrics);
       if (secrets !== undefined) rare.secrets = new Set(secrets);
     };
+    expireIn = (ctx) => ctx.#expire();
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
     settledIn = (ctx) => ctx.#settled();
@@ -1081,6 +1251,14 @@ class RareState {
   /** Data keys marked `{ secret: true }`. */
   secrets: Set<string> | undefined = undefined;
   error: unknown = undefined;
+  /**
+   * Its own deadline (epoch ms), when it has one earlier than the one it inherits; Infinity
+   * otherwise. The rare state is the entry of the tree's deadline queue: `slot` is its place
+   * there (-1: not queued) and `owner` the context it belongs to.
+   */
+  at = Infinity;
+  slot = -1;
+  owner: Context | undefined = undefined;
 
   constructor(cause?: CancelCause) {
     this.cause = cause;
@@ -1113,6 +1291,8 @@ export class ContextBuilder {
   #data: Array<[string, JsonValue]> | undefined = undefined;
   #metrics: Array<[string, MetricValue]> | undefined = undefined;
   #secrets: string[] | undefined = undefined;
+  #deadline: number | undefined = undefined;
+  #timeout: number | undefined = undefined;
 
   /** Made by {@linkcode Context.child}; not to be called directly. */
   constructor(parent: Context, name: string, token: symbol) {
@@ -1179,6 +1359,64 @@ export class ContextBuilder {
   }
 
   /**
+   * Gives the child a deadline `ms` from when it is made (`spawn()` or `create()`), on the tree's
+   * clock: when it passes, the child is cancelled with a {@linkcode DeadlineExceededError}. The
+   * child keeps the earlier of this deadline and its parent's; called more than once, the
+   * earliest wins. `0` makes a child that is cancelled at once; `Infinity` sets none. The
+   * deadline needs no timer of its own (one timer per tree serves the earliest), and ending the
+   * child removes it at once. Like `AbortSignal.timeout()`, a deadline does not keep the process
+   * alive by itself: a process with nothing else left to do exits without waiting for it.
+   *
+   * @example A request that may take 20 ms, doing work that would take a second
+   * ```ts
+   * import { Context, DeadlineExceededError } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const root = Context.root("svc");
+   * const err = await root.child("request").withTimeout(20).spawn(async (ctx) => {
+   *   await new Promise<void>((done) => {
+   *     const work = setTimeout(done, 1_000);
+   *     ctx.signal.addEventListener("abort", () => (clearTimeout(work), done()));
+   *   });
+   *   return ctx.signal.reason; // the deadline came first
+   * });
+   * assert.ok(err instanceof DeadlineExceededError);
+   * ```
+   *
+   * @param ms A non-negative number of ms, or `Infinity`.
+   * @throws {TypeError} / {RangeError} when `ms` is not a number, or is negative or NaN.
+   */
+  withTimeout(ms: number): this {
+    const t = checkTimeout(ms, "ms");
+    if (t !== undefined && !(t >= (this.#timeout ?? Infinity))) this.#timeout = t;
+    return this;
+  }
+
+  /**
+   * Gives the child a deadline at `epochMs` (the tree's clock), as {@linkcode withTimeout} does;
+   * a deadline already past makes a child that is cancelled at once.
+   *
+   * @example
+   * ```ts
+   * import { Context } from "@fastn/context";
+   * import assert from "node:assert/strict";
+   *
+   * const t = 1_000;
+   * const root = Context.root("svc", { now: () => t });
+   * using job = root.child("job").withDeadline(3_000).withTimeout(1_000).create();
+   * assert.equal(job.deadline, 2_000); // the earlier of the two
+   * ```
+   *
+   * @param epochMs Epoch ms, or `Infinity` for none.
+   * @throws {TypeError} / {RangeError} when `epochMs` is not a number, or is NaN or -Infinity.
+   */
+  withDeadline(epochMs: number): this {
+    const d = checkDeadline(epochMs, "epochMs");
+    if (d !== undefined && !(d >= (this.#deadline ?? Infinity))) this.#deadline = d;
+    return this;
+  }
+
+  /**
    * Makes the child and runs `task` in it. The child leaves the tree once the task has settled
    * and its own children have left. The promise gives the task's value or rethrows its error; an
    * error nobody awaits is kept for status and never crashes the process. A `CancelledError` the
@@ -1228,8 +1466,29 @@ export class ContextBuilder {
     if (this.#data !== undefined || this.#metrics !== undefined) {
       initialize(ctx, this.#data, this.#metrics, this.#secrets);
     }
+    if (this.#deadline !== undefined || this.#timeout !== undefined) {
+      setDeadline(ctx, this.#deadline, this.#timeout);
+    }
     return ctx;
   }
+}
+
+// A tree's deadline queue calls this when a context's deadline passes.
+function expire(rare: RareState): void {
+  expireIn(rare.owner!);
+}
+function checkTimeout(ms: unknown, name: string): number | undefined {
+  if (typeof ms !== "number") throw new TypeError(`${name} must be a number, got ${describe(ms)}`);
+  if (!(ms >= 0)) throw new RangeError(`${name} must be a non-negative number of ms, got ${ms}`);
+  return ms === Infinity ? undefined : ms;
+}
+
+function checkDeadline(at: unknown, name: string): number | undefined {
+  if (typeof at !== "number") throw new TypeError(`${name} must be a number, got ${describe(at)}`);
+  if (Number.isNaN(at) || at === -Infinity) {
+    throw new RangeError(`${name} must be an epoch time in ms (or Infinity), got ${at}`);
+  }
+  return at === Infinity ? undefined : at;
 }
 
 function errorOf(cause: CancelCause): CancelledError {
@@ -1364,7 +1623,10 @@ export interface LockWaiterInfo {
 
 /**
  * Options of a lock wait: `lock()`, `read()`, `write()`, `acquire()`. The wait also gives up
- * when the waiting context (`current()`) is cancelled.
+ * when the waiting context (`current()`) is cancelled, with its `CancelledError`; when that is
+ * because its deadline passed, with a `DeadlineExceededError` whose message names the lock, the
+ * waiter and the holders (a `CancelledError` too, so the task has not failed; `timeoutMs` below
+ * gives a `LockTimeoutError` instead).
  *
  * @example Give up after a timeout or on a signal
  * ```ts

@@ -7,7 +7,7 @@
  */
 
 import { als, Context, internals } from "./context.ts";
-import { describe } from "./names.ts";
+import { describe, escapeSegment } from "./names.ts";
 
 let globalContext: Context | undefined;
 
@@ -89,12 +89,27 @@ export function bind<A extends unknown[], R>(fn: (...args: A) => R): (...args: A
  * @param prefix A path; all counters when empty.
  * @param options Which tree: `root` (any context of it); the global tree by default.
  * @throws {TypeError} when `prefix` is not a string.
+ * @throws {RangeError} when `prefix` does not start with the name of the searched tree's root
+ * (counters of another tree: pass `{ root }`), rather than answer `{}`.
  */
 export function counters(prefix = "", options: { root?: Context } = {}): Record<string, number> {
   if (typeof prefix !== "string") {
     throw new TypeError(`prefix must be a string, got ${describe(prefix)}`);
   }
-  const root = rootOption(options?.root);
+  let root = rootOption(options?.root);
+  while (root.parent !== undefined) root = root.parent;
+  if (prefix !== "") {
+    const dot = prefix.indexOf(".");
+    const first = dot < 0 ? prefix : prefix.slice(0, dot);
+    const own = escapeSegment(root.name);
+    if (first !== own) {
+      throw new RangeError(
+        `prefix "${prefix}" does not start with "${own}", the root of the tree searched: ` +
+          `counters of another tree need that tree's root (or any context of it) passed as ` +
+          `counters(prefix, { root })`,
+      );
+    }
+  }
   return internals.tree(root).counters.entries(prefix);
 }
 

@@ -1,5 +1,5 @@
 /**
- * What one context tree shares: its clock, its counter store,
+ * What one context tree shares: its clock and timers, its counter store, its pending deadlines,
  * the listeners told of changes, and recent events kept for status. Internal.
  *
  * @module
@@ -8,6 +8,7 @@
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
 import { errorText } from "./errors.ts";
+import type { DeadlineQueue, DeadlineTimers } from "./deadlines.ts";
 
 /** A clock giving epoch milliseconds. */
 export type Clock = () => number;
@@ -35,6 +36,11 @@ export interface LiveBelowZero {
 /** The state one context tree shares. */
 export class Tree {
   readonly now: Clock;
+  /** The timers of the tree's deadlines. */
+  readonly timers: DeadlineTimers;
+  /** The pending deadlines (their items are contexts), made with the first deadline. */
+  // deno-lint-ignore no-explicit-any
+  deadlines: DeadlineQueue<any> | undefined = undefined;
   readonly counters: CounterStore = new CounterStore();
   /** Recent task failures, newest last, at most `maxRecentEvents`. */
   readonly failures: FailedTask[] = [];
@@ -47,8 +53,9 @@ export class Tree {
   /** The clock's reading when the tree was made: contexts keep their times relative to it. */
   readonly base: number;
 
-  constructor(now: Clock) {
+  constructor(now: Clock, timers: DeadlineTimers) {
     this.now = now;
+    this.timers = timers;
     this.base = now();
   }
 

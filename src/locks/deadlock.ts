@@ -28,6 +28,7 @@ import type { LockKind, LockMode, NamedLock } from "../core/context.ts";
 import type { Tree } from "../core/tree.ts";
 import type { DeadlockFinding, DeadlockMember } from "./deadlock_types.ts";
 import { lockRegistry } from "./registry.ts";
+import { waitCancelError } from "./errors.ts";
 
 export type { DeadlockFinding, DeadlockMember } from "./deadlock_types.ts";
 
@@ -179,7 +180,9 @@ export function waitsElsewhere(rec: WaitRecord, lock: GraphLock): boolean {
 }
 
 function cancelAll(entry: ContextWaits, error: unknown): void {
-  for (const rec of entry.recs.slice()) rec.lock.cancelWaits(entry.ctx, error);
+  for (const rec of entry.recs.slice()) {
+    rec.lock.cancelWaits(entry.ctx, waitCancelError(error, rec.lock, entry.ctx));
+  }
 }
 
 /**

@@ -1,10 +1,13 @@
 /**
- * The error a lock wait rejects with when its time runs out.
+ * The errors a lock wait rejects with when its time runs out: its own `timeoutMs`
+ * ({@linkcode LockTimeoutError}) or its context's deadline (a `DeadlineExceededError` that names
+ * the lock).
  *
  * @module
  */
 
-import type { LockKind } from "../core/context.ts";
+import type { Context, LockKind, NamedLock } from "../core/context.ts";
+import { DeadlineExceededError, heldText } from "../core/errors.ts";
 
 /**
  * What a {@linkcode LockTimeoutError} is made from.
@@ -75,11 +78,7 @@ export class LockTimeoutError extends Error {
    * @param init The lock, the waiter, the holders and the timeout.
    */
   constructor(init: LockTimeoutInit) {
-    const held = init.holders.length === 0
-      ? "held by nobody"
-      : init.holders.length <= 3
-      ? `held by ${init.holders.join(", ")}`
-      : `held by ${init.holders.slice(0, 3).join(", ")} and ${init.holders.length - 3} more`;
+    const held = heldText(init.holders);
     super(
       `${init.kind} "${init.lockName}": ${init.waiter} gave up waiting after ${init.timeoutMs} ms (${held})`,
     );
@@ -90,4 +89,22 @@ export class LockTimeoutError extends Error {
     this.holders = Object.freeze([...init.holders]);
     this.timeoutMs = init.timeoutMs;
   }
+}
+
+/**
+ * The error a wait of `waiter` on `lock` rejects with when its context is cancelled with
+ * `error`: a deadline's error is made again naming the lock, the waiter and the holders; any
+ * other cancellation as it is.
+ * @internal
+ */
+export function waitCancelError(error: unknown, lock: NamedLock, waiter: Context): unknown {
+  if (!(error instanceof DeadlineExceededError) || error.lock !== undefined) return error;
+  return new DeadlineExceededError(error.contextPath, error.deadline, {
+    lock: {
+      lockName: lock.name,
+      kind: lock.kind,
+      waiter: waiter.path,
+      holders: lock.holders().map((h) => h.context.path),
+    },
+  });
 }

@@ -19,7 +19,7 @@ import {
 import { describe } from "../core/names.ts";
 import type { Tree } from "../core/tree.ts";
 import { checkDeadlock, endWait, type GraphLock, startWait, type WaitRecord } from "./deadlock.ts";
-import { LockTimeoutError } from "./errors.ts";
+import { LockTimeoutError, waitCancelError } from "./errors.ts";
 
 export type AnyLock = GraphLock & {
   giveUp(w: Waiter, reason: unknown): void;
@@ -174,7 +174,9 @@ export function enqueue<G>(
   if (ctx.cancelled || timeoutMs === 0) {
     tree.changed();
     return Promise.reject(
-      ctx.cancelled ? internals.cancelError(ctx) : timeoutError(lock, ctx, timeoutMs),
+      ctx.cancelled
+        ? waitCancelError(internals.cancelError(ctx), lock, ctx)
+        : timeoutError(lock, ctx, timeoutMs),
     );
   }
   const w = new Waiter(lock, ctx, mode, permits, now);

@@ -249,7 +249,7 @@ label.open input { display: none; }
   function renderTree(st) {
     const tree = $("tree");
     let count = 0;
-    const node = (c) => {
+    const node = (c, parentDeadline) => {
       count++;
       const kids = c.children || [];
       const collapsed = state.collapsed.has(c.path);
@@ -257,6 +257,12 @@ label.open input { display: none; }
       if (c.running > 0) chips.push(h("span", { class: "chip run" }, c.running + " running"));
       if (c.cancelled) {
         chips.push(h("span", { class: "chip warn" }, "cancelled" + (c.cancelReason ? ": " + c.cancelReason : "")));
+      }
+      if (typeof c.deadline === "number" && c.deadline !== parentDeadline) {
+        const left = c.deadline - st.timestamp;
+        chips.push(left > 0
+          ? h("span", { class: "chip", title: new Date(c.deadline).toISOString() }, "deadline in " + duration(left))
+          : h("span", { class: "chip warn", title: new Date(c.deadline).toISOString() }, "deadline exceeded " + duration(-left) + " ago"));
       }
       if (c.error) chips.push(h("span", { class: "chip crit", title: c.error }, "failed: " + json(c.error)));
       for (const i of c.locksHeld || []) {
@@ -291,11 +297,11 @@ label.open input { display: none; }
         "data-path": c.path,
       },
         h("div", { class: "row" }, toggle, h("span", { class: "name" }, c.name), age(c.createdAt), chips),
-        kids.length === 0 ? null : h("ul", {}, shown.map(node),
+        kids.length === 0 ? null : h("ul", {}, shown.map((k) => node(k, c.deadline ?? null)),
           kids.length > shown.length ? h("li", { class: "empty" }, "… " + (kids.length - shown.length) + " more") : null),
       );
     };
-    tree.replaceChildren(node(st.global));
+    tree.replaceChildren(node(st.global, null));
     $("ctx-count").textContent = String(count);
   }
 

@@ -14,6 +14,7 @@
  * | `fastn_metric_<name>_bytes` | gauge | `path` | a `bytes` metric |
  * | `fastn_contexts` | gauge | `path` | contexts in the tree |
  * | `fastn_contexts_cancelled` | gauge | `path` | cancelled contexts still in the tree |
+ * | `fastn_contexts_past_deadline` | gauge | `path` | contexts still in the tree past their deadline |
  * | `fastn_tasks_running` | gauge | `path` | tasks running |
  * | `fastn_context_age_seconds` | gauge | `path` | the age of the oldest context |
  * | `fastn_lock_holders` | gauge | `path`, `lock`, `kind` | holders of a lock |
@@ -137,6 +138,11 @@ const WARNING_CODES: readonly WarningCode[] = [
   "ignores-cancellation",
   "live-below-zero",
   "task-failed",
+  "cpu-high",
+  "memory-high",
+  "disk-full",
+  "load-high",
+  "process-memory-high",
 ];
 const SEVERITIES: readonly WarningSeverity[] = ["info", "warning", "critical"];
 
@@ -437,6 +443,11 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
     "gauge",
     "Cancelled contexts still in the tree, by context path.",
   );
+  const ctxPastDeadline = family(
+    "fastn_contexts_past_deadline",
+    "gauge",
+    "Contexts still in the tree whose deadline has passed, by context path.",
+  );
   const ctxRunning = family("fastn_tasks_running", "gauge", "Tasks running, by context path.");
   const ctxAge = family(
     "fastn_context_age_seconds",
@@ -448,6 +459,7 @@ export function openMetrics(options: OpenMetricsOptions = {}): string {
     const label: Labels = [["path", paths.label(c.path)!]];
     ctxCount.add(label, 1);
     ctxCancelled.add(label, c.cancelled ? 1 : 0);
+    ctxPastDeadline.add(label, c.deadline !== null && c.deadline <= status.timestamp ? 1 : 0);
     ctxRunning.add(label, c.running);
     ctxAge.add(label, c.durationMs / 1000, true);
     for (const name in c.metrics) {

@@ -83,8 +83,8 @@ function ansi(format: Parameters<typeof styleText>[0], text: string): string {
  * const root = Context.root("global", { now: () => t });
  * for (const peer of ["alice", "bob", "carol"]) root.child(peer).create();
  * const text = renderStatus(status({ root }), { color: false, maxChildren: 2 });
- * const lines = text.split("\n");
- * assert.deepEqual(lines.slice(-4), [
+ * const tree = text.split("\n\n")[1]; // after the system lines
+ * assert.deepEqual(tree.split("\n"), [
  *   "global (0s uptime, active 0s ago)",
  *   "├── alice (0s active, last activity 0s ago)",
  *   "├── bob (0s active, last activity 0s ago)",
@@ -136,10 +136,12 @@ export function renderStatus(status: Status, options: RenderOptions = {}): strin
     list(waiters, maxItems, out, (w) => waiterEntry(w, paint));
   }
   const warnings = status.warnings ?? [];
+  const normal = systemSummary(status.system, warnings);
   if (warnings.length > 0) {
     out.push("");
     out.push(`⚠️ Warnings (${warnings.length}):`);
     list(warnings, maxItems, out, (w) => warningEntry(w, paint));
+    if (normal !== undefined) out.push(`  - ${normal}`);
   }
   return out.text();
 }
@@ -205,6 +207,35 @@ function systemLines(s: SystemMetrics, out: Lines): void {
   }
 }
 
+const SYSTEM_CODES: ReadonlySet<string> = new Set([
+  "cpu-high",
+  "memory-high",
+  "disk-full",
+  "load-high",
+  "process-memory-high",
+]);
+
+/**
+ * The design's one line for a machine with no system alert ("CPU usage normal (12.3%), memory
+ * usage low (13%)"); undefined when a system alert is raised or nothing could be read.
+ */
+function systemSummary(
+  s: SystemMetrics | undefined,
+  warnings: readonly StatusWarning[],
+): string | undefined {
+  if (s === undefined || s === null) return undefined;
+  for (const w of warnings) if (SYSTEM_CODES.has(w.code)) return undefined;
+  const parts: string[] = [];
+  const cpu = s.cpuUsagePercent;
+  if (typeof cpu === "number") parts.push(`CPU usage normal (${formatPercent(cpu, true)})`);
+  const used = s.memoryUsedBytes, total = s.memoryTotalBytes;
+  if (typeof used === "number" && typeof total === "number" && total > 0) {
+    const pct = (used / total) * 100;
+    parts.push(`memory usage ${pct < 20 ? "low" : "normal"} (${formatPercent(pct, false)})`);
+  }
+  return parts.length === 0 ? undefined : parts.join(", ");
+}
+
 function usage(used: number | null, total: number | null): string {
   if (used === null || total === null) return "n/a";
   const pct = total > 0 ? ` (${formatPercent((used / total) * 100, false)})` : "";
@@ -227,17 +258,21 @@ function treeLines(
   const depths: number[] = [0];
   const leads: string[] = [""];
   const childLeads: string[] = [""];
+  // The deadline of each item's parent: a context shows a deadline only where it is its own.
+  const inherited: Array<number | null> = [null];
+  const now = status.timestamp;
   const trailers: string[] = [];
   while (items.length > 0) {
     const item = items.pop()!, depth = depths.pop()!, lead = leads.pop()!;
     const childLead = childLeads.pop()!;
+    const parentDeadline = inherited.pop()!;
     const head = lead === "" ? "" : paint("dim", lead);
     if (typeof item === "string") {
       out.push(head + item);
       continue;
     }
     const st = item;
-    out.push(head + contextLine(st, depth, paint));
+    out.push(head + contextLine(st, depth, paint, parentDeadline, now));
 
     // What goes under the context: its counters, its children, then folds and lock lines.
     const counters = counterLine(st);
@@ -285,6 +320,7 @@ function treeLines(
       depths.push(below);
       leads.push(i === trailers.length - 1 ? lastLead : midLead);
       childLeads.push("");
+      inherited.push(null);
     }
     if (shown === 0) continue;
     const lastChild = childLead + SPACE, midChild = childLead + PIPE;
@@ -294,6 +330,7 @@ function treeLines(
       depths.push(below);
       leads.push(last ? lastLead : midLead);
       childLeads.push(last ? lastChild : midChild);
+      inherited.push(st.deadline ?? null);
     }
   }
 }
@@ -309,16 +346,25 @@ function countBelow(st: ContextStatus): number {
   return n;
 }
 
-function contextLine(st: ContextStatus, depth: number, paint: Paint): string {
+function contextLine(
+  st: ContextStatus,
+  depth: number,
+  paint: Paint,
+  parentDeadline: number | null,
+  now: number,
+): string {
+  const idle = st.idleMs >= IDLE_AFTER_MS;
+  // A service is "active" for its age, as the design draws it, unless it is idle: then "up",
+  // so that a line never says both "active" and "idle".
   const role = depth === 0
     ? " uptime"
     : depth === 1
-    ? " active"
+    ? idle ? " up" : " active"
     : st.running > 0
     ? " running"
     : " connected";
   let line = paint("bold", safeText(st.name)) + " (" + formatDuration(st.durationMs) + role;
-  if (st.idleMs >= IDLE_AFTER_MS) line += ", idle " + formatDuration(st.idleMs);
+  if (idle) line += ", idle " + formatDuration(st.idleMs);
   else if (depth === 1) line += ", last activity " + formatDuration(st.idleMs) + " ago";
   else if (role !== " running") line += ", active " + formatDuration(st.idleMs) + " ago";
   if (st.cancelled) {
@@ -331,6 +377,13 @@ function contextLine(st: ContextStatus, depth: number, paint: Paint): string {
       c += `: ${clean(st.cancelReason)}`;
     }
     line += ", " + paint("yellow", c);
+  }
+  const deadline = st.deadline;
+  if (typeof deadline === "number" && deadline !== parentDeadline && typeof now === "number") {
+    line += ", " +
+      (deadline > now
+        ? `deadline in ${formatDuration(deadline - now)}`
+        : paint("yellow", `deadline exceeded ${formatDuration(now - deadline)} ago`));
   }
   if (st.error !== null && st.error !== undefined) {
     line += ", " + paint("red", `failed: ${clean(st.error)}`);

@@ -25,7 +25,8 @@ import type {
   StatusWarning,
   SystemMetrics,
 } from "./types.ts";
-import { errorText } from "../core/errors.ts";
+import { DeadlineExceededError, errorText } from "../core/errors.ts";
+import { systemAlerts } from "./alerts.ts";
 import type { Tree } from "../core/tree.ts";
 import { lockRegistry } from "../locks/registry.ts";
 import {
@@ -215,7 +216,7 @@ export function snapshot(options: StatusOptions = {}): Snapshot {
 
   // The tree, parents before children (each child is made while its parent is visited).
   const cancelled: CancelCandidate[] = [];
-  const top = contextStatus(root, now, rootNode, counts, heldAt, waitedAt);
+  const top = contextStatus(root, now, rootNode, counts, heldAt, waitedAt, root.deadline);
   const stack: Array<{ ctx: Context; st: ContextStatus; node: PathNode | undefined }> = [
     { ctx: root, st: top, node: rootNode },
   ];
@@ -225,16 +226,29 @@ export function snapshot(options: StatusOptions = {}): Snapshot {
     const kids: ContextStatus[] = first === undefined ? st.children : (st.children = []);
     for (let c = first; c !== undefined; c = internals.nextSibling(c)) {
       const cnode = node?.children?.get(escapeSegment(c.name));
-      const cst = contextStatus(c, now, cnode, counts, heldAt, waitedAt);
+      const inherited = st.deadline ?? undefined;
+      const own = internals.ownDeadline(c);
+      const deadline = own !== undefined && (inherited === undefined || own < inherited)
+        ? own
+        : inherited;
+      const cst = contextStatus(c, now, cnode, counts, heldAt, waitedAt, deadline);
       kids.push(cst);
-      if (cst.cancelled || internals.firstChild(c) !== undefined) {
+      if (
+        cst.cancelled || internals.firstChild(c) !== undefined ||
+        (cst.deadline !== null && cst.deadline <= now)
+      ) {
         stack.push({ ctx: c, st: cst, node: cnode });
       }
     }
-    if (st.cancelled && (st.running > 0 || kids.length > 0)) {
+    // Past its deadline counts as cancelled then, even if the deadline's timer is late.
+    const pastDeadline = st.deadline !== null && st.deadline <= now;
+    if ((st.cancelled || pastDeadline) && (st.running > 0 || kids.length > 0)) {
+      const byDeadline = pastDeadline &&
+        (!st.cancelled || internals.cancelError(ctx) instanceof DeadlineExceededError);
       cancelled.push({
         context: ctx,
-        cancelledAt: st.cancelledAt ?? now,
+        cancelledAt: byDeadline ? st.deadline! : st.cancelledAt ?? now,
+        deadline: byDeadline ? st.deadline! : undefined,
         running: st.running,
         children: kids.length,
       });
@@ -250,6 +264,7 @@ export function snapshot(options: StatusOptions = {}): Snapshot {
     held,
     waiters,
     cancelled,
+    system: systemAlerts(tree).judge(system, root.path),
   });
 
   return {
@@ -273,6 +288,7 @@ function contextStatus(
   counts: Map<PathNode, NodeCounters> | undefined,
   heldAt: Map<Context, number[]>,
   waitedAt: Map<Context, number[]>,
+  deadline: number | undefined,
 ): ContextStatus {
   const data = internals.data(ctx);
   const metrics = internals.metrics(ctx);
@@ -301,6 +317,7 @@ function contextStatus(
     cancelled,
     cancelReason: reason === undefined ? null : errorText(reason),
     cancelledAt: cancelled ? internals.cancelledAt(ctx) ?? null : null,
+    deadline: deadline ?? null,
     error: error === undefined ? null : errorText(error),
     data: data === undefined || data.size === 0
       ? EMPTY_RECORD

@@ -16,6 +16,8 @@ import {
 import type { Tree } from "../core/tree.ts";
 import { internals } from "../core/context.ts";
 import { rootOption } from "../core/current.ts";
+import { systemAlerts } from "./alerts.ts";
+import { CACHE_MS, sharedSampler } from "./system_metrics.ts";
 
 /**
  * Options of {@linkcode statusStream}.
@@ -47,6 +49,14 @@ export interface StatusStreamOptions extends StatusOptions {
    * @default {1000}
    */
   minIntervalMs?: number;
+  /**
+   * While the stream waits for a change, how often it reads the machine (through the cache of
+   * the system metrics) to judge the system alerts (`cpu-high`, `memory-high`, …): a snapshot
+   * follows only when an alert is raised, cleared or changes severity, not every reading. Only
+   * while the stream is open, and not at all when `system` is a fixed object.
+   * @default {1000}
+   */
+  sampleIntervalMs?: number;
 }
 
 let timers = 0;
@@ -65,7 +75,10 @@ export function pendingStreamTimers(): number {
  * released or waited for, data, a metric or a counter changed), at most once per
  * `minIntervalMs`. A burst of changes gives one snapshot. While nothing changes the stream sets
  * no timer and takes no CPU, except to show a warning that is due by time alone (a lock held past
- * `longHeldLockMs`, a waiter stuck): then one timer waits for that moment. Ending the loop
+ * `longHeldLockMs`, a waiter stuck): then one timer waits for that moment; and, unless `system`
+ * is a fixed object, to read the machine every `sampleIntervalMs` while it is open: a snapshot
+ * follows when a system alert is raised or cleared (a threshold crossed either way), never for a
+ * reading alone. With no stream open nothing is read. Ending the loop
  * (`break`, `return`) or aborting `options.signal` removes the change listener and clears any
  * timer.
  *
@@ -96,7 +109,7 @@ export function statusStream(
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`options must be an object, got ${describe(options)}`);
   }
-  const { signal, minIntervalMs = 1000 } = options;
+  const { signal, minIntervalMs = 1000, sampleIntervalMs = CACHE_MS.cpu } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`options.signal must be an AbortSignal, got ${describe(signal)}`);
   }
@@ -108,8 +121,23 @@ export function statusStream(
       `options.minIntervalMs must be a non-negative finite number, got ${minIntervalMs}`,
     );
   }
+  if (typeof sampleIntervalMs !== "number") {
+    throw new TypeError(
+      `options.sampleIntervalMs must be a number, got ${describe(sampleIntervalMs)}`,
+    );
+  }
+  if (!Number.isFinite(sampleIntervalMs) || sampleIntervalMs <= 0) {
+    throw new RangeError(
+      `options.sampleIntervalMs must be a positive finite number, got ${sampleIntervalMs}`,
+    );
+  }
   const root = rootOption(options.root);
-  return new StatusStream({ root, system: options.system }, signal, minIntervalMs);
+  return new StatusStream(
+    { root, system: options.system },
+    signal,
+    minIntervalMs,
+    sampleIntervalMs,
+  );
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
@@ -119,6 +147,10 @@ class StatusStream implements AsyncIterableIterator<Status, undefined, undefined
   readonly #signal: AbortSignal | undefined;
   readonly #interval: number;
   readonly #tree: Tree;
+  /** How often the machine is read while waiting; Infinity when `system` is a fixed object. */
+  readonly #sampleMs: number;
+  /** The system alerts of the last snapshot. */
+  #alerts = "";
   #closed = false;
   #first = true;
   #seen = -1;
@@ -132,10 +164,17 @@ class StatusStream implements AsyncIterableIterator<Status, undefined, undefined
   #timedOut = false;
   #chain: Promise<unknown> = Promise.resolve();
 
-  constructor(options: StatusOptions, signal: AbortSignal | undefined, interval: number) {
+  constructor(
+    options: StatusOptions,
+    signal: AbortSignal | undefined,
+    interval: number,
+    sampleMs: number,
+  ) {
     this.#options = options;
     this.#signal = signal;
     this.#interval = interval;
+    const sys = options.system;
+    this.#sampleMs = sys === undefined || typeof sys === "function" ? sampleMs : Infinity;
     this.#tree = internals.tree(options.root!);
     if (signal?.aborted) {
       this.#closed = true;
@@ -174,12 +213,16 @@ class StatusStream implements AsyncIterableIterator<Status, undefined, undefined
   async #next(): Promise<IteratorResult<Status, undefined>> {
     if (this.#closed) return DONE;
     if (!this.#first) {
-      // Wait for a change, or for the moment a warning becomes due.
+      // Wait for a change, for the moment a warning becomes due, or for a system alert to be
+      // raised or cleared (the machine read every #sampleMs meanwhile).
       while (!this.#closed && this.#tree.version === this.#seen) {
         const due = this.#nextChangeAt - this.#tree.now();
         if (due <= 0) break;
-        await this.#sleep(Number.isFinite(due) ? due : undefined, true);
-        if (this.#timedOut) break;
+        const sampling = this.#sampleMs < due;
+        const wait = Math.min(due, this.#sampleMs);
+        await this.#sleep(Number.isFinite(wait) ? wait : undefined, true);
+        if (!this.#timedOut) continue;
+        if (!sampling || this.#closed || this.#alertsChanged()) break;
       }
       if (this.#closed) return DONE;
       const wait = this.#lastAt + this.#interval - performance.now();
@@ -189,9 +232,19 @@ class StatusStream implements AsyncIterableIterator<Status, undefined, undefined
     this.#first = false;
     this.#seen = this.#tree.version;
     const snap: Snapshot = snapshot(this.#options);
+    this.#alerts = systemAlerts(this.#tree).signature();
     this.#lastAt = performance.now();
     this.#nextChangeAt = snap.nextChangeAt;
     return { done: false, value: withDashboard(snap.status) };
+  }
+
+  // Reads the machine and judges the system alerts: whether they differ from the last snapshot's.
+  #alertsChanged(): boolean {
+    const sys = this.#options.system;
+    const reading = typeof sys === "function" ? sys() : sharedSampler().sample();
+    const alerts = systemAlerts(this.#tree);
+    alerts.judge(reading, "");
+    return alerts.signature() !== this.#alerts;
   }
 
   #sleep(ms: number | undefined, forChange: boolean): Promise<void> {

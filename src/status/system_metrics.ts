@@ -54,6 +54,11 @@ export interface SystemMetrics {
   processHeapUsedBytes: number | null;
   /** This process's JavaScript heap size. */
   processHeapTotalBytes: number | null;
+  /**
+   * How many CPUs the process may use (`navigator.hardwareConcurrency`); `load-high` compares
+   * the load average with it. Absent in statuses from before it was added.
+   */
+  cpuCount?: number | null;
   /** For every field that is `null`: why. */
   unavailable: Record<string, string>;
 }
@@ -72,6 +77,8 @@ export interface SystemSources {
   osUptime(): number;
   statfs(path: string): { bsize: number; blocks: number; bfree: number };
   memoryUsage(): { rss: number; heapUsed: number; heapTotal: number };
+  /** How many CPUs the process may use; undefined when unknown. */
+  cpuCount(): number | undefined;
 }
 
 /**
@@ -125,6 +132,7 @@ const DEFAULT_SOURCES: SystemSources = {
   osUptime: () => Deno.osUptime(),
   statfs: (path) => statfsSync(path),
   memoryUsage: () => Deno.memoryUsage(),
+  cpuCount: () => globalThis.navigator?.hardwareConcurrency,
 };
 
 type Field = Exclude<keyof SystemMetrics, "unavailable">;
@@ -206,8 +214,16 @@ export class SystemSampler {
       processRssBytes: proc.value?.[0] ?? null,
       processHeapUsedBytes: proc.value?.[1] ?? null,
       processHeapTotalBytes: proc.value?.[2] ?? null,
+      cpuCount: this.#cpuCount(unavailable),
       unavailable,
     };
+  }
+
+  #cpuCount(unavailable: Record<string, string>): number | null {
+    const n = this.#src.cpuCount();
+    if (typeof n === "number" && n > 0) return n;
+    unavailable.cpuCount = "navigator.hardwareConcurrency is not available";
+    return null;
   }
 
   #read(path: string): string {

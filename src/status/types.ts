@@ -50,6 +50,11 @@ export interface ContextStatus {
   cancelReason: string | null;
   /** When the cancel reached it; `null` when not cancelled. */
   cancelledAt: number | null;
+  /**
+   * Its deadline, epoch ms: its own or an ancestor's, whichever is earlier; `null` without one.
+   * Once it has passed the context is cancelled with a `DeadlineExceededError`.
+   */
+  deadline: number | null;
   /** The last error a task of it failed with, as text; `null` when none failed. */
   error: string | null;
   /** Its data (treat as read-only). */
