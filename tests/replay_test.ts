@@ -438,6 +438,7 @@ Deno.test("a recording from elsewhere is checked and cleaned like a status from 
   for (const args of [["--at", "+1s"], ["--diff", "start", "+1s"], ["--at", "+1s", "--json"]]) {
     const io = collect();
     await replayCommand([path, ...args, "--no-color"], io);
+    // deno-lint-ignore no-control-regex
     assert.doesNotMatch(io.stdout + io.stderr, /[\x1b\x07\u202e]/, args.join(" "));
   }
   const ok = collect();
