@@ -90,6 +90,11 @@ export interface ContextInternals {
   nextSibling(ctx: Context): Context | undefined;
   lastActivity(ctx: Context): number;
   touchAt(ctx: Context, at: number): void;
+  /**
+   * Marks `ctx` active at `at`, a stamp of `tree`, or at a stamp of its own tree when that one
+   * runs on another clock.
+   */
+  touchFrom(ctx: Context, tree: Tree, at: number): void;
   cancelledAt(ctx: Context): number | undefined;
   cancelError(ctx: Context): CancelledError;
   running(ctx: Context): number;
@@ -171,7 +176,7 @@ export class Context {
     this.name = name;
     this.parent = parent;
     this.#tree = tree;
-    this.#created = this.#active = tree.now() - tree.base;
+    this.#created = this.#active = tree.stamp() - tree.base;
     this.#state = state;
     if (parent !== undefined) {
       if (parent.#state & CANCELLED) {
@@ -544,7 +549,7 @@ export class Context {
    * ```
    */
   touch(): void {
-    this.#active = this.#tree.now() - this.#tree.base;
+    this.#active = this.#tree.stamp() - this.#tree.base;
   }
 
   /**
@@ -703,7 +708,7 @@ export class Context {
     }
     data.set(key, v);
     if (secret) (rare.secrets ??= new Set()).add(key);
-    this.#active = this.#tree.now() - this.#tree.base;
+    this.#active = this.#tree.stamp() - this.#tree.base;
     this.#tree.changed();
   }
 
@@ -751,7 +756,7 @@ export class Context {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
     }
     metrics.set(key, m);
-    this.#active = this.#tree.now() - this.#tree.base;
+    this.#active = this.#tree.stamp() - this.#tree.base;
     this.#tree.changed();
   }
 
@@ -1009,6 +1014,10 @@ export class Context {
         lastActivity: (c: Context) => c.#tree.base + c.#active,
         touchAt: (c: Context, at: number) => {
           c.#active = at - c.#tree.base;
+        },
+        touchFrom: (c: Context, tree: Tree, at: number) => {
+          const t = c.#tree;
+          c.#active = (t === tree || t.stamp === tree.stamp ? at : t.stamp()) - t.base;
         },
         cancelledAt: (c: Context) => c.#cause()?.at,
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
