@@ -19,30 +19,32 @@ import { detach, enqueue, holderInfo, QueuedLock, refusal, released, touch } fro
 
 class MutexGuardImpl<T> implements MutexGuard<T> {
   readonly context: Context;
-  readonly since: number;
   #lock: Mutex<T>;
-  #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: Mutex<T>, context: Context, since: number) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
   }
 
   get value(): T {
-    if (this.#released) throw released("mutex", this.#lock.name);
+    if (!this.#lock.heldBy(this)) throw released("mutex", this.#lock.name);
     return this.#lock.value;
   }
 
   set value(v: T) {
-    if (this.#released) throw released("mutex", this.#lock.name);
+    if (!this.#lock.heldBy(this)) throw released("mutex", this.#lock.name);
     this.#lock.value = v;
   }
 
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
+  }
+
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#lock.unlock(this);
+    this.#lock.unlock(this); // a no-op once released: a released guard holds the mutex no more
   }
 
   [Symbol.dispose](): void {
@@ -79,6 +81,11 @@ class Mutex<T> extends QueuedLock implements ContextMutex<T> {
     }
     if (this.#holder === undefined) return Promise.resolve(this.#take(current()));
     return enqueue(this, current(), "exclusive", 1, options);
+  }
+
+  /** Whether `g` holds the mutex (a guard does from its take to its release). */
+  heldBy(g: MutexGuardImpl<T>): boolean {
+    return this.#holder === g;
   }
 
   tryLock(): MutexGuard<T> | undefined {

@@ -32,15 +32,16 @@ import {
 
 class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
   readonly context: Context;
-  readonly since: number;
   #lock: RwLock<T>;
   #write: boolean;
   #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: RwLock<T>, context: Context, since: number, write: boolean) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
     this.#write = write;
   }
 
@@ -59,6 +60,10 @@ class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
 
   get write(): boolean {
     return this.#write;
+  }
+
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
   }
 
   release(): void {

@@ -29,16 +29,21 @@ import {
 
 class SemGuard implements SemaphoreGuard {
   readonly context: Context;
-  readonly since: number;
   readonly permits: number;
   #lock: Semaphore;
   #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: Semaphore, context: Context, since: number, permits: number) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
     this.permits = permits;
+  }
+
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
   }
 
   release(): void {
