@@ -103,7 +103,10 @@ export interface ContextInternals {
   metrics(ctx: Context): ReadonlyMap<string, MetricValue> | undefined;
   secrets(ctx: Context): ReadonlySet<string> | undefined;
   counterNode(ctx: Context): PathNode | undefined;
-  onCancel(ctx: Context, fn: (error: CancelledError) => void): () => void;
+  /** What the locks keep about the waits of `ctx` (see `src/locks/deadlock.ts`). */
+  waits(ctx: Context): object | undefined;
+  /** Keeps `waits` with `ctx`; a cancel of `ctx` then calls the `cancelWaits` of the locks. */
+  setWaits(ctx: Context, waits: object): void;
 }
 
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
@@ -171,6 +174,8 @@ export class Context {
   #held: Array<Cell | number> | undefined = undefined;
   /** What few contexts need, made on first use: a spawn allocates as little as possible. */
   #rare: RareState | undefined = undefined;
+  // What the locks keep about this context's waits, from its first wait on (see `LockFactory`).
+  #waits: object | undefined = undefined;
 
   private constructor(tree: Tree, parent: Context | undefined, name: string, state: number) {
     this.name = name;
@@ -452,12 +457,13 @@ export class Context {
       const rare = c.#rare;
       if (rare !== undefined) {
         if (c === this) rare.cause = cause;
-        if (
-          rare.controller !== undefined || rare.waiting !== undefined || rare.hooks !== undefined
-        ) {
-          c.#fire(rare, cause);
-        }
+        if (rare.controller !== undefined || rare.waiting !== undefined) c.#fire(rare, cause);
       } else if (c === this) c.#rare = new RareState(cause);
+      if (c.#waits !== undefined) {
+        try {
+          locks!.cancelWaits(c, errorOf(cause));
+        } catch { /* a lock must never break a cancel */ }
+      }
       for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
     }
     this.#tree.changed();
@@ -478,16 +484,6 @@ export class Context {
   #fire(rare: RareState, cause: CancelCause): void {
     rare.controller?.abort(errorOf(cause));
     if (rare.waiting !== undefined) rare.waiting.resolve();
-    const hooks = rare.hooks;
-    if (hooks !== undefined) {
-      rare.hooks = undefined;
-      const error = errorOf(cause);
-      for (const fn of hooks) {
-        try {
-          fn(error);
-        } catch { /* a hook must never break a cancel */ }
-      }
-    }
   }
 
   /**
@@ -1027,16 +1023,9 @@ export class Context {
         metrics: (c: Context) => c.#rare?.metrics,
         secrets: (c: Context) => c.#rare?.secrets,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
-        onCancel: (c: Context, fn: (error: CancelledError) => void) => {
-          if (c.#state & CANCELLED) {
-            fn(errorOf(c.#cause()!));
-            return () => {};
-          }
-          const hooks = c.#rareState().hooks ??= new Set();
-          hooks.add(fn);
-          return () => {
-            c.#rare?.hooks?.delete(fn);
-          };
+        waits: (c: Context) => c.#waits,
+        setWaits: (c: Context, waits: object) => {
+          c.#waits = waits;
         },
       } satisfies ContextInternals,
     );
@@ -1084,7 +1073,6 @@ class RareState {
   path: string | undefined = undefined;
   controller: AbortController | undefined = undefined;
   waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
-  hooks: Set<(error: CancelledError) => void> | undefined = undefined;
   data: Map<string, JsonValue> | undefined = undefined;
   metrics: Map<string, MetricValue> | undefined = undefined;
   /** Data keys marked `{ secret: true }`. */
@@ -1287,6 +1275,8 @@ export interface LockFactory {
   rwlock<T>(owner: Context, name: string, value: T): ContextRwLock<T>;
   /** Makes a semaphore owned by `owner`. */
   semaphore(owner: Context, name: string, permits: number): ContextSemaphore;
+  /** Makes every wait of `ctx`, which was cancelled, give up with `error`. */
+  cancelWaits(ctx: Context, error: CancelledError): void;
 }
 
 let locks: LockFactory | undefined;

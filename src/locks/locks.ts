@@ -22,8 +22,14 @@
  */
 
 import { provideLocks } from "../core/context.ts";
+import { cancelAllWaits } from "./deadlock.ts";
 import { newMutex } from "./mutex.ts";
 import { newRwLock } from "./rwlock.ts";
 import { newSemaphore } from "./semaphore.ts";
 
-provideLocks({ mutex: newMutex, rwlock: newRwLock, semaphore: newSemaphore });
+provideLocks({
+  mutex: newMutex,
+  rwlock: newRwLock,
+  semaphore: newSemaphore,
+  cancelWaits: cancelAllWaits,
+});
