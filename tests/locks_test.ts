@@ -715,3 +715,15 @@ Deno.test("a cancelled context gives up all its waits before any of them could b
   r0.release();
   assertFree(rw);
 });
+
+Deno.test("a context keeps what the locks know of its waits only while it waits", async () => {
+  const { root } = clocked();
+  const m = root.mutex("m", 0);
+  const job = root.child("job").create();
+  const held = m.tryLock()!;
+  const waiting = as(job, () => m.lock());
+  assert.notEqual(internals.waits(job), undefined);
+  held.release();
+  (await waiting).release();
+  assert.equal(internals.waits(job), undefined);
+});

@@ -105,8 +105,11 @@ export interface ContextInternals {
   counterNode(ctx: Context): PathNode | undefined;
   /** What the locks keep about the waits of `ctx` (see `src/locks/deadlock.ts`). */
   waits(ctx: Context): object | undefined;
-  /** Keeps `waits` with `ctx`; a cancel of `ctx` then calls the `cancelWaits` of the locks. */
-  setWaits(ctx: Context, waits: object): void;
+  /**
+   * Keeps `waits` with `ctx` (undefined: none); while kept, a cancel of `ctx` calls the
+   * `cancelWaits` of the locks.
+   */
+  setWaits(ctx: Context, waits: object | undefined): void;
 }
 
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
@@ -114,7 +117,7 @@ let makeChild: (parent: Context, name: string, state: number) => Context;
 let runIn: <T>(ctx: Context, task: Task<T>) => Promise<T>;
 let initialize: (
   ctx: Context,
-  data: Array<[string, JsonValue]> | undefined,
+  data: FlatData | undefined,
   metrics: Array<[string, MetricValue]> | undefined,
   secrets: string[] | undefined,
 ) => void;
@@ -174,6 +177,8 @@ export class Context {
   #held: Array<Cell | number> | undefined = undefined;
   /** What few contexts need, made on first use: a spawn allocates as little as possible. */
   #rare: RareState | undefined = undefined;
+  // Data: as handed over by the builder (key, value, key, value, …) until first read or set.
+  #data: Map<string, JsonValue> | FlatData | undefined = undefined;
   // What the locks keep about this context's waits, from its first wait on (see `LockFactory`).
   #waits: object | undefined = undefined;
 
@@ -697,15 +702,23 @@ export class Context {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
     const secret = options === undefined ? false : secretOption(options);
-    const rare = this.#rareState();
-    const data = rare.data ??= new Map();
+    const data = this.#dataMap() ?? (this.#data = new Map());
     if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     data.set(key, v);
-    if (secret) (rare.secrets ??= new Set()).add(key);
+    if (secret) (this.#rareState().secrets ??= new Set()).add(key);
     this.#active = this.#tree.stamp() - this.#tree.base;
     this.#tree.changed();
+  }
+
+  // The data as a map, made from the builder's list at the first read or set.
+  #dataMap(): Map<string, JsonValue> | undefined {
+    const d = this.#data;
+    if (d === undefined || d instanceof Map) return d;
+    const map = new Map<string, JsonValue>();
+    for (let i = 0; i < d.length; i += 2) map.set(d[i] as string, d[i + 1]);
+    return this.#data = map;
   }
 
   /**
@@ -726,7 +739,7 @@ export class Context {
    */
   getData(key: string): JsonValue | undefined {
     if (typeof key !== "string") throw new TypeError(`key must be a string, got ${describe(key)}`);
-    return this.#rare?.data?.get(key);
+    return this.#dataMap()?.get(key);
   }
 
   /**
@@ -1019,12 +1032,12 @@ export class Context {
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
         lastError: (c: Context) => c.#rare?.error,
-        data: (c: Context) => c.#rare?.data,
+        data: (c: Context) => c.#dataMap(),
         metrics: (c: Context) => c.#rare?.metrics,
         secrets: (c: Context) => c.#rare?.secrets,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
         waits: (c: Context) => c.#waits,
-        setWaits: (c: Context, waits: object) => {
+        setWaits: (c: Context, waits: object | undefined) => {
           c.#waits = waits;
         },
       } satisfies ContextInternals,
@@ -1035,10 +1048,9 @@ export class Context {
     };
     runIn = (ctx, task) => ctx.#run(task);
     initialize = (ctx, data, metrics, secrets) => {
-      const rare = ctx.#rareState();
-      if (data !== undefined) rare.data = new Map(data);
-      if (metrics !== undefined) rare.metrics = new Map(metrics);
-      if (secrets !== undefined) rare.secrets = new Set(secrets);
+      ctx.#data = data; // the builder copies it before it changes it again
+      if (metrics !== undefined) ctx.#rareState().metrics = new Map(metrics);
+      if (secrets !== undefined) ctx.#rareState().secrets = new Set(secrets);
     };
     settledHere = () => als.getStore()!.#settled();
     failedHere = (error) => als.getStore()!.#failed(error);
@@ -1073,7 +1085,6 @@ class RareState {
   path: string | undefined = undefined;
   controller: AbortController | undefined = undefined;
   waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
-  data: Map<string, JsonValue> | undefined = undefined;
   metrics: Map<string, MetricValue> | undefined = undefined;
   /** Data keys marked `{ secret: true }`. */
   secrets: Set<string> | undefined = undefined;
@@ -1083,6 +1094,9 @@ class RareState {
     this.cause = cause;
   }
 }
+
+/** Data as a list: key, value, key, value, … (a later key replaces an earlier one). */
+type FlatData = Array<string | JsonValue>;
 
 const CREATE_TOKEN = Symbol("ContextBuilder");
 
@@ -1107,7 +1121,9 @@ const CREATE_TOKEN = Symbol("ContextBuilder");
 export class ContextBuilder {
   #parent: Context;
   #name: string;
-  #data: Array<[string, JsonValue]> | undefined = undefined;
+  #data: FlatData | undefined = undefined;
+  // Whether #data was handed to a context (it is copied before the next change).
+  #dataGiven = false;
   #metrics: Array<[string, MetricValue]> | undefined = undefined;
   #secrets: string[] | undefined = undefined;
 
@@ -1145,10 +1161,14 @@ export class ContextBuilder {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
     const secret = options === undefined ? false : secretOption(options);
-    if ((this.#data?.length ?? 0) >= MAX_KEYS_PER_CONTEXT) {
+    if ((this.#data?.length ?? 0) >= 2 * MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
-    (this.#data ??= []).push([key, v]);
+    if (this.#dataGiven) {
+      this.#data = this.#data!.slice();
+      this.#dataGiven = false;
+    }
+    (this.#data ??= []).push(key, v);
     if (secret) (this.#secrets ??= []).push(key);
     return this;
   }
@@ -1224,6 +1244,7 @@ export class ContextBuilder {
     // Already checked and copied by withData()/withMetric(): hand them over as they are.
     if (this.#data !== undefined || this.#metrics !== undefined) {
       initialize(ctx, this.#data, this.#metrics, this.#secrets);
+      if (this.#data !== undefined) this.#dataGiven = true;
     }
     return ctx;
   }

@@ -75,9 +75,9 @@ export class WaitRecord {
 }
 
 /**
- * The pending waits of one context. Kept with the context (`internals.setWaits`) from its first
- * wait on, so that waiting again costs no allocation; a cancel of the context makes them give up
- * ({@linkcode cancelAllWaits}).
+ * The pending waits of one context. Kept with the context (`internals.setWaits`) while it waits,
+ * so that an ended context that waited once keeps nothing of it; a cancel of the context makes
+ * them give up ({@linkcode cancelAllWaits}).
  * @internal
  */
 export class ContextWaits {
@@ -144,6 +144,7 @@ export function endWait(rec: WaitRecord, write: boolean): void {
     recs[i] = recs[recs.length - 1];
     recs.pop();
   }
+  if (recs.length === 0) internals.setWaits(rec.ctx, undefined);
   const fs = rec.findings;
   if (fs !== undefined) {
     rec.findings = undefined;
