@@ -37,6 +37,13 @@ interface CancelCause {
 export interface RootOptions {
   /**
    * The clock of the whole tree, in epoch milliseconds. Tests pass a fake one.
+   *
+   * Lock, waiter and activity timestamps (a guard's or holder's `since`, a waiter's `since`,
+   * `createdAt`, the last activity behind `idleDuration()`) are coarse stamps: with the default
+   * `Date.now` the time is re-read at least once per turn of the event loop and at least every 64
+   * lock or activity events, whichever comes first, so a stamp is never staler than one turn of
+   * the event loop. An injected clock is read at every event, so tests see exact times.
+   * `duration()` and `idleDuration()` measure up to an exact reading, as do cancel times and status.
    * @default {Date.now}
    */
   now?: () => number;
@@ -204,7 +211,8 @@ export class Context {
   }
 
   /**
-   * When the context was made, epoch ms (the tree's clock).
+   * When the context was made, epoch ms (the tree's clock, a coarse stamp: see
+   * {@linkcode RootOptions.now}).
    *
    * @example
    * ```ts
@@ -1168,7 +1176,8 @@ export class ContextBuilder {
       this.#data = this.#data!.slice();
       this.#dataGiven = false;
     }
-    (this.#data ??= []).push(key, v);
+    if (this.#data === undefined) this.#data = [key, v]; // an array of just that size
+    else this.#data.push(key, v);
     if (secret) (this.#secrets ??= []).push(key);
     return this;
   }
@@ -1350,7 +1359,7 @@ export interface LockHolderInfo {
   readonly mode: LockMode;
   /** For a semaphore: how many permits. 1 otherwise. */
   readonly permits: number;
-  /** When it was taken, epoch ms on the lock's tree clock. */
+  /** When it was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
 }
 
@@ -1378,7 +1387,7 @@ export interface LockWaiterInfo {
   readonly mode: LockMode;
   /** For a semaphore: how many permits it asks for. 1 otherwise. */
   readonly permits: number;
-  /** When the wait started, epoch ms on the lock's tree clock. */
+  /** When the wait started, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
 }
 
@@ -1440,7 +1449,7 @@ export interface MutexGuard<T> extends Disposable {
   value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases the lock (hands it to the first waiter). A second call does nothing. */
   release(): void;
@@ -1465,7 +1474,7 @@ export interface ReadGuard<T> extends Disposable {
   readonly value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases this read hold. A second call does nothing. */
   release(): void;
@@ -1492,7 +1501,7 @@ export interface WriteGuard<T> extends Disposable {
   value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases the lock. A second call does nothing. */
   release(): void;
@@ -1520,7 +1529,7 @@ export interface SemaphoreGuard extends Disposable {
   readonly permits: number;
   /** The context that holds them. */
   readonly context: Context;
-  /** When they were taken, epoch ms on the lock's tree clock. */
+  /** When they were taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Gives the permits back. A second call does nothing. */
   release(): void;

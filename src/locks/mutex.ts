@@ -4,13 +4,13 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextMutex,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type MutexGuard,
+import type {
+  Context,
+  ContextMutex,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  MutexGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";

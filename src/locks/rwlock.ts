@@ -5,14 +5,14 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextRwLock,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type ReadGuard,
-  type WriteGuard,
+import type {
+  Context,
+  ContextRwLock,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  ReadGuard,
+  WriteGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";

@@ -5,13 +5,13 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextSemaphore,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type SemaphoreGuard,
+import type {
+  Context,
+  ContextSemaphore,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  SemaphoreGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName, describe } from "../core/names.ts";
