@@ -457,3 +457,15 @@ Deno.test("end() ends the created contexts under it, so nothing is left behind",
   assert.deepEqual([session.ended, reader.ended, deeper.ended], [true, true, true]);
   assert.deepEqual(children(root), []);
 });
+
+Deno.test("a builder used twice gives each child the data it had when that child was made", () => {
+  const root = Context.root("svc");
+  const builder = root.child("job").withData("a", 1);
+  const first = builder.create();
+  builder.withData("b", 2);
+  const second = builder.create();
+  first.setData("c", 3);
+  assert.deepEqual(Object.fromEntries(internals.data(first)!), { a: 1, c: 3 });
+  assert.deepEqual(Object.fromEntries(internals.data(second)!), { a: 1, b: 2 });
+  assert.equal(root.child("x").withData("k", 1).withData("k", 2).create().getData("k"), 2);
+});

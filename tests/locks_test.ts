@@ -6,6 +6,7 @@ import {
   type ContextRwLock,
   type ContextSemaphore,
   LockTimeoutError,
+  type MutexGuard,
   type NamedLock,
 } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
@@ -150,26 +151,51 @@ Deno.test("holders and waiters are current() at the call, with mode, permits and
   for (const l of [m, rw, sem]) assertFree(l);
 });
 
-Deno.test("the tree's registry holds a lock only while it is held or waited on", async () => {
+Deno.test("the tree's registry lists a lock only while it is held or waited on", async () => {
   const { root } = clocked();
-  const locks = lockRegistry(internals.tree(root)).locks;
+  const registry = lockRegistry(internals.tree(root));
   const m = root.mutex("m", 0);
   const rw = root.rwlock("rw", 0);
   const sem = root.semaphore("sem", 2);
-  assert.equal(locks.size, 0);
+  assert.equal(registry.locks.size, 0);
   const g = m.tryLock()!;
   const r1 = rw.tryRead()!, r2 = rw.tryRead()!;
   const s = sem.tryAcquire()!;
-  assert.deepEqual([...locks], [m, rw, sem]);
+  assert.deepEqual([...registry.locks], [m, rw, sem]);
   const waiting = m.lock();
   g.release();
-  assert.ok(locks.has(m)); // handed to the waiter
+  assert.ok(registry.locks.has(m)); // handed to the waiter
   (await waiting).release();
   r1.release();
-  assert.ok(locks.has(rw)); // one reader left
+  assert.ok(registry.locks.has(rw)); // one reader left
   r2.release();
   s.release();
-  assert.equal(locks.size, 0);
+  assert.equal(registry.locks.size, 0);
+  const again = m.tryLock()!; // listed again after it was pruned
+  assert.deepEqual([...registry.locks], [m]);
+  again.release();
+  assert.equal(registry.locks.size, 0);
+});
+
+Deno.test("the tree's registry keeps few released locks that nobody reads", () => {
+  const { root } = clocked();
+  const tree = internals.tree(root);
+  const held: MutexGuard<number>[] = Array.from(
+    { length: 10 },
+    (_, i) => root.mutex(`held${i}`, 0).tryLock()!,
+  );
+  // Without a status read, locks taken once and dropped are pruned as the registry grows.
+  const seen = new Set<number>();
+  for (let i = 0; i < 10_000; i++) {
+    root.mutex("per-request", 0).tryLock()!.release();
+    seen.add(lockRegistry(tree).listedSize);
+  }
+  assert.ok(Math.max(...seen) <= 65, `at most 65 listed, saw ${Math.max(...seen)}`);
+  assert.deepEqual(
+    [...lockRegistry(tree).locks].map((l) => l.name),
+    held.map((_, i) => `held${i}`),
+  );
+  for (const g of held) g.release();
 });
 
 Deno.test("every acquire, release, wait start and give-up marks the context active and tells the tree", async () => {
@@ -688,4 +714,16 @@ Deno.test("a cancelled context gives up all its waits before any of them could b
   (await other).release(); // the other context's reader did get in
   r0.release();
   assertFree(rw);
+});
+
+Deno.test("a context keeps what the locks know of its waits only while it waits", async () => {
+  const { root } = clocked();
+  const m = root.mutex("m", 0);
+  const job = root.child("job").create();
+  const held = m.tryLock()!;
+  const waiting = as(job, () => m.lock());
+  assert.notEqual(internals.waits(job), undefined);
+  held.release();
+  (await waiting).release();
+  assert.equal(internals.waits(job), undefined);
 });

@@ -132,13 +132,15 @@ Deno.test("a lock that becomes held too long is shown without any other change",
     const root = Context.root("global");
     const job = root.child("job").create();
     const since = Date.now();
-    lockRegistry(internals.tree(root)).locks.add({
+    lockRegistry(internals.tree(root)).list({
       name: "slow",
       kind: "mutex",
       owner: root,
       capacity: 1,
       holders: () => [{ context: job, mode: "exclusive", permits: 1, since }],
       waiters: () => [],
+      listed: false,
+      busy: true,
     });
     const stream = statusStream({ root, system: SYSTEM, minIntervalMs: 0 });
     const first = (await stream.next()).value!;

@@ -40,6 +40,13 @@ interface CancelCause {
 export interface RootOptions {
   /**
    * The clock of the whole tree, in epoch milliseconds. Tests pass a fake one.
+   *
+   * Lock, waiter and activity timestamps (a guard's or holder's `since`, a waiter's `since`,
+   * `createdAt`, the last activity behind `idleDuration()`) are coarse stamps: with the default
+   * `Date.now` the time is re-read at least once per turn of the event loop and at least every 64
+   * lock or activity events, whichever comes first, so a stamp is never staler than one turn of
+   * the event loop. An injected clock is read at every event, so tests see exact times.
+   * `duration()` and `idleDuration()` measure up to an exact reading, as do cancel times and status.
    * @default {Date.now}
    */
   now?: () => number;
@@ -110,6 +117,11 @@ export interface ContextInternals {
   nextSibling(ctx: Context): Context | undefined;
   lastActivity(ctx: Context): number;
   touchAt(ctx: Context, at: number): void;
+  /**
+   * Marks `ctx` active at `at`, a stamp of `tree`, or at a stamp of its own tree when that one
+   * runs on another clock.
+   */
+  touchFrom(ctx: Context, tree: Tree, at: number): void;
   cancelledAt(ctx: Context): number | undefined;
   cancelError(ctx: Context): CancelledError;
   running(ctx: Context): number;
@@ -118,9 +130,15 @@ export interface ContextInternals {
   metrics(ctx: Context): ReadonlyMap<string, MetricValue> | undefined;
   secrets(ctx: Context): ReadonlySet<string> | undefined;
   counterNode(ctx: Context): PathNode | undefined;
-  onCancel(ctx: Context, fn: (error: CancelledError) => void): () => void;
   /** The context's own deadline: set on it and earlier than the one it inherits. */
   ownDeadline(ctx: Context): number | undefined;
+  /** What the locks keep about the waits of `ctx` (see `src/locks/deadlock.ts`). */
+  waits(ctx: Context): object | undefined;
+  /**
+   * Keeps `waits` with `ctx` (undefined: none); while kept, a cancel of `ctx` calls the
+   * `cancelWaits` of the locks.
+   */
+  setWaits(ctx: Context, waits: object | undefined): void;
 }
 
 // Set by Context's static block: what ContextBuilder may do that the public API does not offer.
@@ -134,7 +152,7 @@ let setDeadline: (
 ) => void;
 let initialize: (
   ctx: Context,
-  data: Array<[string, JsonValue]> | undefined,
+  data: FlatData | undefined,
   metrics: Array<[string, MetricValue]> | undefined,
   secrets: string[] | undefined,
 ) => void;
@@ -194,12 +212,16 @@ export class Context {
   #held: Array<Cell | number> | undefined = undefined;
   /** What few contexts need, made on first use: a spawn allocates as little as possible. */
   #rare: RareState | undefined = undefined;
+  // Data: as handed over by the builder (key, value, key, value, …) until first read or set.
+  #data: Map<string, JsonValue> | FlatData | undefined = undefined;
+  // What the locks keep about this context's waits, from its first wait on (see `LockFactory`).
+  #waits: object | undefined = undefined;
 
   private constructor(tree: Tree, parent: Context | undefined, name: string, state: number) {
     this.name = name;
     this.parent = parent;
     this.#tree = tree;
-    this.#created = this.#active = tree.now() - tree.base;
+    this.#created = this.#active = tree.stamp() - tree.base;
     this.#state = state;
     if (parent !== undefined) {
       if (parent.#state & CANCELLED) {
@@ -217,7 +239,8 @@ export class Context {
   }
 
   /**
-   * When the context was made, epoch ms (the tree's clock).
+   * When the context was made, epoch ms (the tree's clock, a coarse stamp: see
+   * {@linkcode RootOptions.now}).
    *
    * @example
    * ```ts
@@ -565,12 +588,13 @@ export class Context {
         if (c === this) rare.cause = cause;
         // A cancelled context's deadline has nothing left to do.
         if (rare.slot >= 0) c.#tree.deadlines!.remove(rare);
-        if (
-          rare.controller !== undefined || rare.waiting !== undefined || rare.hooks !== undefined
-        ) {
-          c.#fire(rare, cause);
-        }
+        if (rare.controller !== undefined || rare.waiting !== undefined) c.#fire(rare, cause);
       } else if (c === this) c.#rare = new RareState(cause);
+      if (c.#waits !== undefined) {
+        try {
+          locks!.cancelWaits(c, errorOf(cause));
+        } catch { /* a lock must never break a cancel */ }
+      }
       for (let k = c.#first; k !== undefined; k = k.#next) stack.push(k);
     }
     this.#tree.changed();
@@ -598,16 +622,6 @@ export class Context {
   #fire(rare: RareState, cause: CancelCause): void {
     rare.controller?.abort(errorOf(cause));
     if (rare.waiting !== undefined) rare.waiting.resolve();
-    const hooks = rare.hooks;
-    if (hooks !== undefined) {
-      rare.hooks = undefined;
-      const error = errorOf(cause);
-      for (const fn of hooks) {
-        try {
-          fn(error);
-        } catch { /* a hook must never break a cancel */ }
-      }
-    }
   }
 
   /**
@@ -672,7 +686,7 @@ export class Context {
    * ```
    */
   touch(): void {
-    this.#active = this.#tree.now() - this.#tree.base;
+    this.#active = this.#tree.stamp() - this.#tree.base;
   }
 
   /**
@@ -835,15 +849,23 @@ export class Context {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
     const secret = options === undefined ? false : secretOption(options);
-    const rare = this.#rareState();
-    const data = rare.data ??= new Map();
+    const data = this.#dataMap() ?? (this.#data = new Map());
     if (!data.has(key) && data.size >= MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
     data.set(key, v);
-    if (secret) (rare.secrets ??= new Set()).add(key);
-    this.#active = this.#tree.now() - this.#tree.base;
+    if (secret) (this.#rareState().secrets ??= new Set()).add(key);
+    this.#active = this.#tree.stamp() - this.#tree.base;
     this.#tree.changed();
+  }
+
+  // The data as a map, made from the builder's list at the first read or set.
+  #dataMap(): Map<string, JsonValue> | undefined {
+    const d = this.#data;
+    if (d === undefined || d instanceof Map) return d;
+    const map = new Map<string, JsonValue>();
+    for (let i = 0; i < d.length; i += 2) map.set(d[i] as string, d[i + 1]);
+    return this.#data = map;
   }
 
   /**
@@ -864,7 +886,7 @@ export class Context {
    */
   getData(key: string): JsonValue | undefined {
     if (typeof key !== "string") throw new TypeError(`key must be a string, got ${describe(key)}`);
-    return this.#rare?.data?.get(key);
+    return this.#dataMap()?.get(key);
   }
 
   /**
@@ -890,7 +912,7 @@ export class Context {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} metric keys`);
     }
     metrics.set(key, m);
-    this.#active = this.#tree.now() - this.#tree.base;
+    this.#active = this.#tree.stamp() - this.#tree.base;
     this.#tree.changed();
   }
 
@@ -1159,24 +1181,22 @@ export class Context {
           const at = c.#rare?.at;
           return at === Infinity ? undefined : at;
         },
+        touchFrom: (c: Context, tree: Tree, at: number) => {
+          const t = c.#tree;
+          c.#state &= ~COUNTED;
+          c.#active = (t === tree || t.stamp === tree.stamp ? at : t.stamp()) - t.base;
+        },
         cancelledAt: (c: Context) => c.#cause()?.at,
         cancelError: (c: Context) => errorOf(c.#cause() ?? missingCause(c)),
         running: (c: Context) => c.#tasks,
         lastError: (c: Context) => c.#rare?.error,
-        data: (c: Context) => c.#rare?.data,
+        data: (c: Context) => c.#dataMap(),
         metrics: (c: Context) => c.#rare?.metrics,
         secrets: (c: Context) => c.#rare?.secrets,
         counterNode: (c: Context) => c.#node ?? c.#tree.counters.find(c.path),
-        onCancel: (c: Context, fn: (error: CancelledError) => void) => {
-          if (c.#state & CANCELLED) {
-            fn(errorOf(c.#cause()!));
-            return () => {};
-          }
-          const hooks = c.#rareState().hooks ??= new Set();
-          hooks.add(fn);
-          return () => {
-            c.#rare?.hooks?.delete(fn);
-          };
+        waits: (c: Context) => c.#waits,
+        setWaits: (c: Context, waits: object | undefined) => {
+          c.#waits = waits;
         },
       } satisfies ContextInternals,
     );
@@ -1206,10 +1226,9 @@ export class Context {
         );}
     };
     initialize = (ctx, data, metrics, secrets) => {
-      const rare = ctx.#rareState();
-      if (data !== undefined) rare.data = new Map(data);
-      if (metrics !== undefined) rare.metrics = new Map(metrics);
-      if (secrets !== undefined) rare.secrets = new Set(secrets);
+      ctx.#data = data; // the builder copies it before it changes it again
+      if (metrics !== undefined) ctx.#rareState().metrics = new Map(metrics);
+      if (secrets !== undefined) ctx.#rareState().secrets = new Set(secrets);
     };
     expireIn = (ctx) => ctx.#expire();
     settledHere = () => als.getStore()!.#settled();
@@ -1245,8 +1264,6 @@ class RareState {
   path: string | undefined = undefined;
   controller: AbortController | undefined = undefined;
   waiting: { promise: Promise<void>; resolve: () => void } | undefined = undefined;
-  hooks: Set<(error: CancelledError) => void> | undefined = undefined;
-  data: Map<string, JsonValue> | undefined = undefined;
   metrics: Map<string, MetricValue> | undefined = undefined;
   /** Data keys marked `{ secret: true }`. */
   secrets: Set<string> | undefined = undefined;
@@ -1264,6 +1281,9 @@ class RareState {
     this.cause = cause;
   }
 }
+
+/** Data as a list: key, value, key, value, … (a later key replaces an earlier one). */
+type FlatData = Array<string | JsonValue>;
 
 const CREATE_TOKEN = Symbol("ContextBuilder");
 
@@ -1288,7 +1308,9 @@ const CREATE_TOKEN = Symbol("ContextBuilder");
 export class ContextBuilder {
   #parent: Context;
   #name: string;
-  #data: Array<[string, JsonValue]> | undefined = undefined;
+  #data: FlatData | undefined = undefined;
+  // Whether #data was handed to a context (it is copied before the next change).
+  #dataGiven = false;
   #metrics: Array<[string, MetricValue]> | undefined = undefined;
   #secrets: string[] | undefined = undefined;
   #deadline: number | undefined = undefined;
@@ -1328,10 +1350,15 @@ export class ContextBuilder {
     checkName(key, "key");
     const v = toJsonValue(value, "value");
     const secret = options === undefined ? false : secretOption(options);
-    if ((this.#data?.length ?? 0) >= MAX_KEYS_PER_CONTEXT) {
+    if ((this.#data?.length ?? 0) >= 2 * MAX_KEYS_PER_CONTEXT) {
       throw new RangeError(`a context keeps at most ${MAX_KEYS_PER_CONTEXT} data keys`);
     }
-    (this.#data ??= []).push([key, v]);
+    if (this.#dataGiven) {
+      this.#data = this.#data!.slice();
+      this.#dataGiven = false;
+    }
+    if (this.#data === undefined) this.#data = [key, v]; // an array of just that size
+    else this.#data.push(key, v);
     if (secret) (this.#secrets ??= []).push(key);
     return this;
   }
@@ -1465,6 +1492,7 @@ export class ContextBuilder {
     // Already checked and copied by withData()/withMetric(): hand them over as they are.
     if (this.#data !== undefined || this.#metrics !== undefined) {
       initialize(ctx, this.#data, this.#metrics, this.#secrets);
+      if (this.#data !== undefined) this.#dataGiven = true;
     }
     if (this.#deadline !== undefined || this.#timeout !== undefined) {
       setDeadline(ctx, this.#deadline, this.#timeout);
@@ -1537,6 +1565,8 @@ export interface LockFactory {
   rwlock<T>(owner: Context, name: string, value: T): ContextRwLock<T>;
   /** Makes a semaphore owned by `owner`. */
   semaphore(owner: Context, name: string, permits: number): ContextSemaphore;
+  /** Makes every wait of `ctx`, which was cancelled, give up with `error`. */
+  cancelWaits(ctx: Context, error: CancelledError): void;
 }
 
 let locks: LockFactory | undefined;
@@ -1589,7 +1619,7 @@ export interface LockHolderInfo {
   readonly mode: LockMode;
   /** For a semaphore: how many permits. 1 otherwise. */
   readonly permits: number;
-  /** When it was taken, epoch ms on the lock's tree clock. */
+  /** When it was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
 }
 
@@ -1617,7 +1647,7 @@ export interface LockWaiterInfo {
   readonly mode: LockMode;
   /** For a semaphore: how many permits it asks for. 1 otherwise. */
   readonly permits: number;
-  /** When the wait started, epoch ms on the lock's tree clock. */
+  /** When the wait started, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
 }
 
@@ -1682,7 +1712,7 @@ export interface MutexGuard<T> extends Disposable {
   value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases the lock (hands it to the first waiter). A second call does nothing. */
   release(): void;
@@ -1707,7 +1737,7 @@ export interface ReadGuard<T> extends Disposable {
   readonly value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases this read hold. A second call does nothing. */
   release(): void;
@@ -1734,7 +1764,7 @@ export interface WriteGuard<T> extends Disposable {
   value: T;
   /** The context that holds the lock. */
   readonly context: Context;
-  /** When the lock was taken, epoch ms on the lock's tree clock. */
+  /** When the lock was taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Releases the lock. A second call does nothing. */
   release(): void;
@@ -1762,7 +1792,7 @@ export interface SemaphoreGuard extends Disposable {
   readonly permits: number;
   /** The context that holds them. */
   readonly context: Context;
-  /** When they were taken, epoch ms on the lock's tree clock. */
+  /** When they were taken, epoch ms on the lock's tree clock (a coarse stamp: see {@linkcode RootOptions.now}). */
   readonly since: number;
   /** Gives the permits back. A second call does nothing. */
   release(): void;

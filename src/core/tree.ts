@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { config } from "./config.ts";
 import { CounterStore } from "./counters.ts";
 import { errorText } from "./errors.ts";
@@ -33,14 +34,51 @@ export interface LiveBelowZero {
   readonly at: number;
 }
 
+/** How many stamps one reading of the coarse clock serves at most. */
+export const COARSE_CLOCK_EVENTS = 64;
+
+let cached = 0;
+let left = 0;
+let expiring = false;
+
+function expire(): void {
+  expiring = false;
+  left = 0;
+}
+
+/**
+ * `Date.now()`, read at most once per {@linkcode COARSE_CLOCK_EVENTS} calls and at least once per
+ * turn of the event loop (a `setImmediate` scheduled at each reading makes the next call read
+ * again), so a stamp is never staler than one turn of the event loop.
+ */
+export function coarseNow(): number {
+  if (left > 0) {
+    left--;
+    return cached;
+  }
+  cached = Date.now();
+  left = COARSE_CLOCK_EVENTS - 1;
+  if (!expiring) {
+    expiring = true;
+    setImmediate(expire);
+  }
+  return cached;
+}
+
 /** The state one context tree shares. */
 export class Tree {
+  /** The tree's clock, read exactly (cancel times, failures, status). */
   readonly now: Clock;
   /** The timers of the tree's deadlines. */
   readonly timers: DeadlineTimers;
   /** The pending deadlines (their items are contexts), made with the first deadline. */
   // deno-lint-ignore no-explicit-any
   deadlines: DeadlineQueue<any> | undefined = undefined;
+  /**
+   * The clock for lock, waiter and activity timestamps: {@linkcode coarseNow} when the tree runs
+   * on `Date.now`, else the tree's own clock, read at every call (injected clocks stay exact).
+   */
+  readonly stamp: Clock;
   readonly counters: CounterStore = new CounterStore();
   /** Recent task failures, newest last, at most `maxRecentEvents`. */
   readonly failures: FailedTask[] = [];
@@ -56,14 +94,15 @@ export class Tree {
   constructor(now: Clock, timers: DeadlineTimers) {
     this.now = now;
     this.timers = timers;
-    this.base = now();
+    this.stamp = now === Date.now ? coarseNow : now;
+    this.base = this.stamp();
   }
 
   /** Records a change; listeners (status streams) are called synchronously and must be cheap. */
   changed(): void {
     this.version++;
     const ls = this.#listeners;
-    for (let i = 0; i < ls.length; i++) ls[i]();
+    if (ls.length !== 0) { for (let i = 0; i < ls.length; i++) ls[i](); }
   }
 
   /** Adds a change listener; returns the function that removes it. */

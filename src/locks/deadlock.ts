@@ -76,14 +76,14 @@ export class WaitRecord {
 }
 
 /**
- * The pending waits of one context. Kept for the context's lifetime (a weak map entry), with
- * one cancel hook registered at its first wait, so that waiting again costs no allocation.
+ * The pending waits of one context. Kept with the context (`internals.setWaits`) while it waits,
+ * so that an ended context that waited once keeps nothing of it; a cancel of the context makes
+ * them give up ({@linkcode cancelAllWaits}).
  * @internal
  */
 export class ContextWaits {
   readonly ctx: Context;
   readonly recs: WaitRecord[] = [];
-  hooked = false;
 
   constructor(ctx: Context) {
     this.ctx = ctx;
@@ -101,28 +101,19 @@ interface Listener {
   readonly tree: Tree | undefined;
 }
 
-const waiting = new WeakMap<Context, ContextWaits>();
+/** The waits kept with `ctx`, if it has ever waited. */
+const waitsOf = internals.waits as (ctx: Context) => ContextWaits | undefined;
 const active = new Map<DeadlockFinding, Active>();
 let listeners: readonly Listener[] = [];
 const scratch: Context[] = [];
 
 /**
- * Records that `ctx` starts one wait on `lock`. Registers one cancel hook per context, at its
- * first wait: when it is cancelled, every wait of it gives up. The caller checks
- * `ctx.cancelled` first.
+ * Records that `ctx` starts one wait on `lock`. The caller checks `ctx.cancelled` first.
  * @internal
  */
 export function startWait(ctx: Context, lock: GraphLock, write: boolean): WaitRecord {
-  let entry = waiting.get(ctx);
-  if (entry === undefined) waiting.set(ctx, entry = new ContextWaits(ctx));
-  if (!entry.hooked) {
-    const e = entry;
-    e.hooked = true;
-    internals.onCancel(ctx, (error) => {
-      e.hooked = false;
-      cancelAll(e, error);
-    });
-  }
+  let entry = waitsOf(ctx);
+  if (entry === undefined) internals.setWaits(ctx, entry = new ContextWaits(ctx));
   const recs = entry.recs;
   let rec: WaitRecord | undefined;
   for (let i = 0; i < recs.length; i++) {
@@ -154,6 +145,7 @@ export function endWait(rec: WaitRecord, write: boolean): void {
     recs[i] = recs[recs.length - 1];
     recs.pop();
   }
+  if (recs.length === 0) internals.setWaits(rec.ctx, undefined);
   const fs = rec.findings;
   if (fs !== undefined) {
     rec.findings = undefined;
@@ -166,7 +158,7 @@ export function endWait(rec: WaitRecord, write: boolean): void {
  * @internal
  */
 export function isWaiting(ctx: Context): boolean {
-  const entry = waiting.get(ctx);
+  const entry = waitsOf(ctx);
   return entry !== undefined && entry.recs.length > 0;
 }
 
@@ -179,9 +171,16 @@ export function waitsElsewhere(rec: WaitRecord, lock: GraphLock): boolean {
   return recs.length > 1 || (recs.length === 1 && recs[0].lock !== lock);
 }
 
-function cancelAll(entry: ContextWaits, error: unknown): void {
+/**
+ * Makes every wait of `ctx`, which was cancelled, give up with `error`. Called by the cancel of a
+ * context that has waited (see `provideLocks`).
+ * @internal
+ */
+export function cancelAllWaits(ctx: Context, error: unknown): void {
+  const entry = waitsOf(ctx);
+  if (entry === undefined || entry.recs.length === 0) return;
   for (const rec of entry.recs.slice()) {
-    rec.lock.cancelWaits(entry.ctx, waitCancelError(error, rec.lock, entry.ctx));
+    rec.lock.cancelWaits(ctx, waitCancelError(error, rec.lock, ctx));
   }
 }
 
@@ -191,7 +190,7 @@ function cancelAll(entry: ContextWaits, error: unknown): void {
  * @internal
  */
 export function checkDeadlock(start: Context): void {
-  const entry = waiting.get(start);
+  const entry = waitsOf(start);
   if (entry === undefined) return;
   let deeper = false;
   const recs = entry.recs;
@@ -215,7 +214,7 @@ export function checkDeadlock(start: Context): void {
   // A context of several tasks can be in more than one cycle at once: name every stuck context
   // in some finding.
   for (const c of stuck) {
-    if (c === start || waiting.get(c)!.recs.some((r) => r.findings !== undefined)) continue;
+    if (c === start || waitsOf(c)!.recs.some((r) => r.findings !== undefined)) continue;
     const other = findCycle(c, stuck);
     if (other !== undefined) report(other);
   }
@@ -231,7 +230,7 @@ function deadlocked(start: Context): Set<Context> {
   const seen = new Set<Context>(order);
   const tmp: Context[] = [];
   for (let i = 0; i < order.length; i++) {
-    const entry = waiting.get(order[i]);
+    const entry = waitsOf(order[i]);
     if (entry === undefined) continue;
     for (const rec of entry.recs) {
       tmp.length = 0;
@@ -250,7 +249,7 @@ function deadlocked(start: Context): Set<Context> {
     changed = false;
     for (const c of order) {
       if (free.has(c)) continue;
-      for (const rec of waiting.get(c)!.recs) {
+      for (const rec of waitsOf(c)!.recs) {
         if (rec.lock.grantable(rec, free)) {
           free.add(c);
           changed = true;
@@ -283,7 +282,7 @@ function findCycle(start: Context, stuck: ReadonlySet<Context>): WaitRecord[] | 
   let fallback: WaitRecord[] | undefined; // a cycle that does not pass through `start`
   const enter = (ctx: Context): void => {
     onPath.set(ctx, path.length);
-    path.push({ ctx, recs: waiting.get(ctx)?.recs ?? [], ri: -1, bi: 0, blockers: [] });
+    path.push({ ctx, recs: waitsOf(ctx)?.recs ?? [], ri: -1, bi: 0, blockers: [] });
   };
   if (!stuck.has(start)) {
     // `start` is blocked behind a cycle it is not part of: look from the contexts it waits for.

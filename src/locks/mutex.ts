@@ -4,66 +4,47 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextMutex,
-  internals,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type LockWaiterInfo,
-  type MutexGuard,
-  type NamedLock,
+import type {
+  Context,
+  ContextMutex,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  MutexGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";
-import type { Tree } from "../core/tree.ts";
-import {
-  checkDeadlock,
-  type GraphLock,
-  isWaiting,
-  type WaitRecord,
-  waitsElsewhere,
-} from "./deadlock.ts";
-import { lockRegistry } from "./registry.ts";
-import {
-  badOptions,
-  detach,
-  enqueue,
-  holderInfo,
-  Queue,
-  released,
-  touch,
-  type Waiter,
-  withdrawAll,
-} from "./wait_queue.ts";
+import { checkDeadlock, isWaiting, type WaitRecord, waitsElsewhere } from "./deadlock.ts";
+import { detach, enqueue, holderInfo, QueuedLock, refusal, released, touch } from "./wait_queue.ts";
 
 class MutexGuardImpl<T> implements MutexGuard<T> {
   readonly context: Context;
-  readonly since: number;
   #lock: Mutex<T>;
-  #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: Mutex<T>, context: Context, since: number) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
   }
 
   get value(): T {
-    if (this.#released) throw released("mutex", this.#lock.name);
+    if (!this.#lock.heldBy(this)) throw released("mutex", this.#lock.name);
     return this.#lock.value;
   }
 
   set value(v: T) {
-    if (this.#released) throw released("mutex", this.#lock.name);
+    if (!this.#lock.heldBy(this)) throw released("mutex", this.#lock.name);
     this.#lock.value = v;
   }
 
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
+  }
+
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#lock.unlock(this);
+    this.#lock.unlock(this); // a no-op once released: a released guard holds the mutex no more
   }
 
   [Symbol.dispose](): void {
@@ -71,23 +52,14 @@ class MutexGuardImpl<T> implements MutexGuard<T> {
   }
 }
 
-class Mutex<T> implements ContextMutex<T>, GraphLock {
-  readonly name: string;
-  readonly owner: Context;
-  readonly tree: Tree;
-  /** The tree's active locks (see `registry.ts`), looked up once. */
-  readonly active: Set<NamedLock>;
+class Mutex<T> extends QueuedLock implements ContextMutex<T> {
   /** The protected value; guards read it. */
   value: T;
   #holder: MutexGuardImpl<T> | undefined = undefined;
-  #q = new Queue();
 
   constructor(owner: Context, name: string, value: T) {
-    this.owner = owner;
-    this.name = name;
+    super(owner, name);
     this.value = value;
-    this.tree = internals.tree(owner);
-    this.active = lockRegistry(this.tree).locks;
   }
 
   get kind(): "mutex" {
@@ -98,16 +70,22 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
     return 1;
   }
 
+  get busy(): boolean {
+    return this.#holder !== undefined || this.q.head !== undefined;
+  }
+
   lock(options?: LockOptions): Promise<MutexGuard<T>> {
-    if (options === undefined) {
-      if (this.#holder === undefined) return Promise.resolve(this.#take(current()));
-      return enqueue(this, this.#q, current(), "exclusive", 1, undefined);
+    if (options !== undefined) {
+      const no = refusal(options);
+      if (no !== undefined) return no;
     }
-    const bad = badOptions(options);
-    if (bad !== undefined) return Promise.reject(bad);
-    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     if (this.#holder === undefined) return Promise.resolve(this.#take(current()));
-    return enqueue(this, this.#q, current(), "exclusive", 1, options);
+    return enqueue(this, current(), "exclusive", 1, options);
+  }
+
+  /** Whether `g` holds the mutex (a guard does from its take to its release). */
+  heldBy(g: MutexGuardImpl<T>): boolean {
+    return this.#holder === g;
   }
 
   tryLock(): MutexGuard<T> | undefined {
@@ -116,10 +94,10 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
 
   #take(ctx: Context): MutexGuardImpl<T> {
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(ctx, tree, now);
     const g = this.#holder = new MutexGuardImpl(this, ctx, now);
-    this.active.add(this);
+    if (!this.listed) this.registry.list(this);
     tree.changed();
     return g;
   }
@@ -127,16 +105,15 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
   unlock(g: MutexGuardImpl<T>): void {
     if (this.#holder !== g) return;
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(g.context, tree, now);
-    const w = this.#q.head;
+    const w = this.q.head;
     if (w === undefined) {
       this.#holder = undefined;
-      this.active.delete(this);
       tree.changed();
       return;
     }
-    this.#q.remove(w);
+    this.q.remove(w);
     detach(w);
     touch(w.ctx, tree, now);
     const next = this.#holder = new MutexGuardImpl(this, w.ctx, now);
@@ -144,7 +121,7 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
     w.resolve(next);
     // Waits of w.ctx on this mutex are blocked by w.ctx itself: only waits elsewhere can close
     // a cycle through the new holder.
-    if (this.#q.head !== undefined && waitsElsewhere(w.rec!, this)) checkDeadlock(w.ctx);
+    if (this.q.head !== undefined && waitsElsewhere(w.rec!, this)) checkDeadlock(w.ctx);
   }
 
   mayClose(ctx: Context): boolean {
@@ -152,22 +129,9 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
     return h !== undefined && h.context !== ctx && isWaiting(h.context);
   }
 
-  giveUp(w: Waiter, reason: unknown): void {
-    if (!w.queued) return;
-    this.#q.remove(w);
-    detach(w);
-    touch(w.ctx, this.tree, this.tree.now());
-    this.tree.changed();
-    w.reject(reason);
-  }
-
   holders(): LockHolderInfo[] {
     const h = this.#holder;
     return h === undefined ? [] : [holderInfo(h.context, "exclusive", 1, h.since)];
-  }
-
-  waiters(): LockWaiterInfo[] {
-    return this.#q.infos();
   }
 
   blockers(_rec: WaitRecord, into: Context[]): void {
@@ -183,12 +147,8 @@ class Mutex<T> implements ContextMutex<T>, GraphLock {
     return "exclusive";
   }
 
-  cancelWaits(ctx: Context, error: unknown): void {
-    const gone = withdrawAll(this.#q, ctx);
-    if (gone.length === 0) return;
-    touch(ctx, this.tree, this.tree.now());
-    this.tree.changed();
-    for (const w of gone) w.reject(error);
+  drain(): void {
+    // A mutex with waiters is held: a wait that leaves frees nothing.
   }
 }
 

@@ -5,48 +5,43 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextRwLock,
-  internals,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type LockWaiterInfo,
-  type NamedLock,
-  type ReadGuard,
-  type WriteGuard,
+import type {
+  Context,
+  ContextRwLock,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  ReadGuard,
+  WriteGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";
-import type { Tree } from "../core/tree.ts";
-import type { GraphLock, WaitRecord } from "./deadlock.ts";
-import { lockRegistry } from "./registry.ts";
+import type { WaitRecord } from "./deadlock.ts";
 import {
   afterGrant,
-  badOptions,
   detach,
   enqueue,
   holderInfo,
   Holders,
-  Queue,
+  QueuedLock,
+  refusal,
   released,
   touch,
   type Waiter,
-  withdrawAll,
 } from "./wait_queue.ts";
 
 class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
   readonly context: Context;
-  readonly since: number;
   #lock: RwLock<T>;
   #write: boolean;
   #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: RwLock<T>, context: Context, since: number, write: boolean) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
     this.#write = write;
   }
 
@@ -67,6 +62,10 @@ class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
     return this.#write;
   }
 
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
+  }
+
   release(): void {
     if (this.#released) return;
     this.#released = true;
@@ -79,24 +78,15 @@ class RwGuard<T> implements ReadGuard<T>, WriteGuard<T> {
   }
 }
 
-class RwLock<T> implements ContextRwLock<T>, GraphLock {
-  readonly name: string;
-  readonly owner: Context;
-  readonly tree: Tree;
-  /** The tree's active locks (see `registry.ts`), looked up once. */
-  readonly active: Set<NamedLock>;
+class RwLock<T> extends QueuedLock implements ContextRwLock<T> {
   /** The protected value; guards read it. */
   value: T;
   #writer: RwGuard<T> | undefined = undefined;
   #readers = new Holders<RwGuard<T>>();
-  #q = new Queue();
 
   constructor(owner: Context, name: string, value: T) {
-    this.owner = owner;
-    this.name = name;
+    super(owner, name);
     this.value = value;
-    this.tree = internals.tree(owner);
-    this.active = lockRegistry(this.tree).locks;
   }
 
   get kind(): "rwlock" {
@@ -107,32 +97,34 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
     return 1;
   }
 
+  get busy(): boolean {
+    return this.#writer !== undefined || this.#readers.size !== 0 || this.q.head !== undefined;
+  }
+
   read(options?: LockOptions): Promise<ReadGuard<T>> {
     if (options !== undefined) {
-      const bad = badOptions(options);
-      if (bad !== undefined) return Promise.reject(bad);
-      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+      const no = refusal(options);
+      if (no !== undefined) return no;
     }
-    if (this.#writer === undefined && this.#q.head === undefined) {
+    if (this.#writer === undefined && this.q.head === undefined) {
       return Promise.resolve(this.#takeRead(current()));
     }
-    return enqueue(this, this.#q, current(), "read", 1, options);
+    return enqueue(this, current(), "read", 1, options);
   }
 
   write(options?: LockOptions): Promise<WriteGuard<T>> {
     if (options !== undefined) {
-      const bad = badOptions(options);
-      if (bad !== undefined) return Promise.reject(bad);
-      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+      const no = refusal(options);
+      if (no !== undefined) return no;
     }
     if (this.#writer === undefined && this.#readers.size === 0) {
       return Promise.resolve(this.#takeWrite(current()));
     }
-    return enqueue(this, this.#q, current(), "write", 1, options);
+    return enqueue(this, current(), "write", 1, options);
   }
 
   tryRead(): ReadGuard<T> | undefined {
-    return this.#writer === undefined && this.#q.head === undefined
+    return this.#writer === undefined && this.q.head === undefined
       ? this.#takeRead(current())
       : undefined;
   }
@@ -145,10 +137,10 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
 
   #takeRead(ctx: Context): RwGuard<T> {
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(ctx, tree, now);
     const g = new RwGuard(this, ctx, now, false);
-    if (this.#readers.size === 0) this.active.add(this);
+    if (!this.listed) this.registry.list(this);
     this.#readers.add(g);
     tree.changed();
     return g;
@@ -156,10 +148,10 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
 
   #takeWrite(ctx: Context): RwGuard<T> {
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(ctx, tree, now);
     const g = this.#writer = new RwGuard(this, ctx, now, true);
-    this.active.add(this);
+    if (!this.listed) this.registry.list(this);
     tree.changed();
     return g;
   }
@@ -167,9 +159,9 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
   unlockRead(g: RwGuard<T>): void {
     if (!this.#readers.delete(g)) return;
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(g.context, tree, now);
-    if (this.#readers.size === 0) this.#drain(now);
+    if (this.#readers.size === 0) this.drain(now);
     tree.changed();
   }
 
@@ -177,15 +169,15 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
     if (this.#writer !== g) return;
     this.#writer = undefined;
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(g.context, tree, now);
-    this.#drain(now);
+    this.drain(now);
     tree.changed();
   }
 
-  /** Grants what the queue's head allows; unregisters the lock when it is free. */
-  #drain(now: number): void {
-    const q = this.#q;
+  /** Grants what the queue's head allows. */
+  drain(now: number): void {
+    const q = this.q;
     let w = q.head;
     if (this.#writer === undefined) {
       if (w !== undefined && w.mode === "write") {
@@ -198,11 +190,10 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
         }
       }
     }
-    if (this.#writer === undefined && this.#readers.size === 0) this.active.delete(this);
   }
 
   #grant(w: Waiter, now: number): void {
-    const q = this.#q;
+    const q = this.q;
     q.remove(w);
     detach(w);
     touch(w.ctx, this.tree, now);
@@ -214,27 +205,12 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
     afterGrant(w, q);
   }
 
-  giveUp(w: Waiter, reason: unknown): void {
-    if (!w.queued) return;
-    this.#q.remove(w);
-    detach(w);
-    const now = this.tree.now();
-    touch(w.ctx, this.tree, now);
-    this.#drain(now); // readers behind a writer that gave up may go now
-    this.tree.changed();
-    w.reject(reason);
-  }
-
   holders(): LockHolderInfo[] {
     const w = this.#writer;
     if (w !== undefined) return [holderInfo(w.context, "write", 1, w.since)];
     const out: LockHolderInfo[] = [];
     for (const r of this.#readers) out.push(holderInfo(r.context, "read", 1, r.since));
     return out;
-  }
-
-  waiters(): LockWaiterInfo[] {
-    return this.#q.infos();
   }
 
   blockers(rec: WaitRecord, into: Context[]): void {
@@ -245,7 +221,7 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
     }
     if (rec.count > rec.writes) {
       // A read wait also waits for every writer queued before it.
-      for (let w = this.#q.head; w !== undefined; w = w.next) {
+      for (let w = this.q.head; w !== undefined; w = w.next) {
         if (w.ctx === rec.ctx && w.mode === "read") break;
         if (w.mode === "write") into.push(w.ctx);
       }
@@ -267,7 +243,7 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
       if (all) return true;
     }
     if (rec.count > rec.writes) {
-      for (let w = this.#q.head; w !== undefined; w = w.next) {
+      for (let w = this.q.head; w !== undefined; w = w.next) {
         if (w.ctx === rec.ctx && w.mode === "read") return true;
         if (w.mode === "write" && !ok(w.ctx)) return false;
       }
@@ -281,17 +257,6 @@ class RwLock<T> implements ContextRwLock<T>, GraphLock {
 
   mayClose(): boolean {
     return true;
-  }
-
-  cancelWaits(ctx: Context, error: unknown): void {
-    // All of ctx's waits leave before anything is granted: none of them gets the lock now.
-    const gone = withdrawAll(this.#q, ctx);
-    if (gone.length === 0) return;
-    const now = this.tree.now();
-    touch(ctx, this.tree, now);
-    this.#drain(now);
-    this.tree.changed();
-    for (const w of gone) w.reject(error);
   }
 }
 

@@ -5,47 +5,45 @@
  * @module
  */
 
-import {
-  type Context,
-  type ContextSemaphore,
-  internals,
-  type LockHolderInfo,
-  type LockMode,
-  type LockOptions,
-  type LockWaiterInfo,
-  type NamedLock,
-  type SemaphoreGuard,
+import type {
+  Context,
+  ContextSemaphore,
+  LockHolderInfo,
+  LockMode,
+  LockOptions,
+  SemaphoreGuard,
 } from "../core/context.ts";
 import { current } from "../core/current.ts";
 import { checkName, describe } from "../core/names.ts";
-import type { Tree } from "../core/tree.ts";
-import type { GraphLock, WaitRecord } from "./deadlock.ts";
-import { lockRegistry } from "./registry.ts";
+import type { WaitRecord } from "./deadlock.ts";
 import {
   afterGrant,
-  badOptions,
   detach,
   enqueue,
   holderInfo,
   Holders,
-  Queue,
+  QueuedLock,
+  refusal,
   touch,
-  type Waiter,
-  withdrawAll,
 } from "./wait_queue.ts";
 
 class SemGuard implements SemaphoreGuard {
   readonly context: Context;
-  readonly since: number;
   readonly permits: number;
   #lock: Semaphore;
   #released = false;
+  /** When it was taken, as an offset from the tree's base: a small integer, no heap number. */
+  #at: number;
 
   constructor(lock: Semaphore, context: Context, since: number, permits: number) {
     this.#lock = lock;
     this.context = context;
-    this.since = since;
+    this.#at = since - lock.tree.base;
     this.permits = permits;
+  }
+
+  get since(): number {
+    return this.#lock.tree.base + this.#at;
   }
 
   release(): void {
@@ -71,23 +69,14 @@ function badPermits(n: unknown, capacity: number): Error | undefined {
   return undefined;
 }
 
-class Semaphore implements ContextSemaphore, GraphLock {
-  readonly name: string;
-  readonly owner: Context;
-  readonly tree: Tree;
-  /** The tree's active locks (see `registry.ts`), looked up once. */
-  readonly active: Set<NamedLock>;
+class Semaphore extends QueuedLock implements ContextSemaphore {
   readonly capacity: number;
   #available: number;
   #holders = new Holders<SemGuard>();
-  #q = new Queue();
 
   constructor(owner: Context, name: string, permits: number) {
-    this.owner = owner;
-    this.name = name;
+    super(owner, name);
     this.capacity = this.#available = permits;
-    this.tree = internals.tree(owner);
-    this.active = lockRegistry(this.tree).locks;
   }
 
   get kind(): "semaphore" {
@@ -98,20 +87,23 @@ class Semaphore implements ContextSemaphore, GraphLock {
     return this.#available;
   }
 
+  get busy(): boolean {
+    return this.#holders.size !== 0 || this.q.head !== undefined;
+  }
+
   acquire(n: number = 1, options?: LockOptions): Promise<SemaphoreGuard> {
     if (n !== 1) {
       const bad = badPermits(n, this.capacity);
       if (bad !== undefined) return Promise.reject(bad);
     }
     if (options !== undefined) {
-      const bad = badOptions(options);
-      if (bad !== undefined) return Promise.reject(bad);
-      if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+      const no = refusal(options);
+      if (no !== undefined) return no;
     }
-    if (this.#q.head === undefined && this.#available >= n) {
+    if (this.q.head === undefined && this.#available >= n) {
       return Promise.resolve(this.#take(current(), n));
     }
-    return enqueue(this, this.#q, current(), "permits", n, options);
+    return enqueue(this, current(), "permits", n, options);
   }
 
   tryAcquire(n: number = 1): SemaphoreGuard | undefined {
@@ -119,17 +111,15 @@ class Semaphore implements ContextSemaphore, GraphLock {
       const bad = badPermits(n, this.capacity);
       if (bad !== undefined) throw bad;
     }
-    return this.#q.head === undefined && this.#available >= n
-      ? this.#take(current(), n)
-      : undefined;
+    return this.q.head === undefined && this.#available >= n ? this.#take(current(), n) : undefined;
   }
 
   #take(ctx: Context, n: number): SemGuard {
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(ctx, tree, now);
     const g = new SemGuard(this, ctx, now, n);
-    if (this.#holders.size === 0) this.active.add(this);
+    if (!this.listed) this.registry.list(this);
     this.#holders.add(g);
     this.#available -= n;
     tree.changed();
@@ -140,14 +130,15 @@ class Semaphore implements ContextSemaphore, GraphLock {
     if (!this.#holders.delete(g)) return;
     this.#available += g.permits;
     const tree = this.tree;
-    const now = tree.now();
+    const now = tree.stamp();
     touch(g.context, tree, now);
-    this.#drain(now);
+    this.drain(now);
     tree.changed();
   }
 
-  #drain(now: number): void {
-    const q = this.#q;
+  /** Grants what the queue's head allows. */
+  drain(now: number): void {
+    const q = this.q;
     for (let w = q.head; w !== undefined && w.permits <= this.#available; w = q.head) {
       q.remove(w);
       detach(w);
@@ -158,28 +149,12 @@ class Semaphore implements ContextSemaphore, GraphLock {
       w.resolve(g);
       afterGrant(w, q);
     }
-    if (this.#holders.size === 0) this.active.delete(this);
-  }
-
-  giveUp(w: Waiter, reason: unknown): void {
-    if (!w.queued) return;
-    this.#q.remove(w);
-    detach(w);
-    const now = this.tree.now();
-    touch(w.ctx, this.tree, now);
-    this.#drain(now); // smaller requests behind a large one that gave up may go now
-    this.tree.changed();
-    w.reject(reason);
   }
 
   holders(): LockHolderInfo[] {
     const out: LockHolderInfo[] = [];
     for (const g of this.#holders) out.push(holderInfo(g.context, "permits", g.permits, g.since));
     return out;
-  }
-
-  waiters(): LockWaiterInfo[] {
-    return this.#q.infos();
   }
 
   blockers(_rec: WaitRecord, into: Context[]): void {
@@ -192,7 +167,7 @@ class Semaphore implements ContextSemaphore, GraphLock {
       if (g.context !== rec.ctx && !free.has(g.context)) stuck += g.permits;
     }
     const room = this.capacity - stuck;
-    for (let w = this.#q.head; w !== undefined; w = w.next) {
+    for (let w = this.q.head; w !== undefined; w = w.next) {
       if (w.permits > room) return false;
       if (w.ctx === rec.ctx) return true;
     }
@@ -205,17 +180,6 @@ class Semaphore implements ContextSemaphore, GraphLock {
 
   mayClose(): boolean {
     return true;
-  }
-
-  cancelWaits(ctx: Context, error: unknown): void {
-    // All of ctx's waits leave before anything is granted: none of them gets the lock now.
-    const gone = withdrawAll(this.#q, ctx);
-    if (gone.length === 0) return;
-    const now = this.tree.now();
-    touch(ctx, this.tree, now);
-    this.#drain(now);
-    this.tree.changed();
-    for (const w of gone) w.reject(error);
   }
 }
 

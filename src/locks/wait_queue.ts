@@ -1,7 +1,8 @@
 /**
- * What the three lock kinds share: the queue of waiters (first come, first served, O(1)
- * removal), the slow path that starts a wait with its signal, timeout and deadlock check, the
- * give-up paths, and the holder set. Internal.
+ * What the three lock kinds share: the base class {@linkcode QueuedLock} (names, tree, registry
+ * listing, the queue of waiters, the give-up and cancel paths), the checks of a call's options,
+ * the queue (first come, first served, O(1) removal), the slow path that starts a wait with its
+ * signal, timeout and deadlock check, and the holder set. Internal.
  *
  * @module
  */
@@ -20,22 +21,75 @@ import { describe } from "../core/names.ts";
 import type { Tree } from "../core/tree.ts";
 import { checkDeadlock, endWait, type GraphLock, startWait, type WaitRecord } from "./deadlock.ts";
 import { LockTimeoutError, waitCancelError } from "./errors.ts";
+import { type ListedLock, type LockRegistry, lockRegistry } from "./registry.ts";
 
-export type AnyLock = GraphLock & {
-  giveUp(w: Waiter, reason: unknown): void;
+/** Marks `ctx` active at `now` (a stamp of the lock's tree), or at a stamp of its own tree. */
+export const touch: (ctx: Context, tree: Tree, now: number) => void = internals.touchFrom;
+
+/**
+ * What every lock kind shares: its name, owner and tree, its listing in the tree's registry, its
+ * queue of waiters, and the paths by which waits give up (a signal, a timeout, a cancel).
+ */
+export abstract class QueuedLock implements GraphLock, ListedLock {
+  readonly name: string;
+  readonly owner: Context;
+  readonly tree: Tree;
+  /** The tree's lock registry, looked up once. */
+  readonly registry: LockRegistry;
+  listed = false;
+  /** The waiters, first come, first served. */
+  readonly q: Queue = new Queue();
+
+  constructor(owner: Context, name: string) {
+    this.owner = owner;
+    this.name = name;
+    this.tree = internals.tree(owner);
+    this.registry = lockRegistry(this.tree);
+  }
+
+  abstract readonly kind: LockKind;
+  abstract readonly capacity: number;
+  abstract readonly busy: boolean;
+  abstract holders(): LockHolderInfo[];
+  abstract blockers(rec: WaitRecord, into: Context[]): void;
+  abstract grantable(rec: WaitRecord, free: ReadonlySet<Context>): boolean;
+  abstract waitMode(rec: WaitRecord): LockMode;
   /** False when a new wait of `ctx` surely closes no cycle (a cheap test before the check). */
-  mayClose(ctx: Context): boolean;
-};
+  abstract mayClose(ctx: Context): boolean;
+  /** Grants what the queue's head allows now that waits have left. */
+  abstract drain(now: number): void;
 
-/** Marks `ctx` active at `now` (on the lock's tree clock), or on its own tree's clock. */
-export function touch(ctx: Context, tree: Tree, now: number): void {
-  const t = internals.tree(ctx);
-  internals.touchAt(ctx, t === tree || t.now === tree.now ? now : t.now());
+  waiters(): LockWaiterInfo[] {
+    return this.q.infos();
+  }
+
+  /** Ends the wait `w` with `reason` (its signal aborted or its timeout passed). */
+  giveUp(w: Waiter, reason: unknown): void {
+    if (!w.queued) return;
+    this.q.remove(w);
+    detach(w);
+    const now = this.tree.stamp();
+    touch(w.ctx, this.tree, now);
+    this.drain(now); // waits behind one that gave up may go now
+    this.tree.changed();
+    w.reject(reason);
+  }
+
+  cancelWaits(ctx: Context, error: unknown): void {
+    // All of ctx's waits leave before anything is granted: none of them gets the lock now.
+    const gone = withdrawAll(this.q, ctx);
+    if (gone.length === 0) return;
+    const now = this.tree.stamp();
+    touch(ctx, this.tree, now);
+    this.drain(now);
+    this.tree.changed();
+    for (const w of gone) w.reject(error);
+  }
 }
 
 /** One pending wait. */
 export class Waiter {
-  readonly lock: AnyLock;
+  readonly lock: QueuedLock;
   readonly ctx: Context;
   readonly mode: LockMode;
   readonly permits: number;
@@ -51,7 +105,7 @@ export class Waiter {
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   timeoutMs = Infinity;
 
-  constructor(lock: AnyLock, ctx: Context, mode: LockMode, permits: number, since: number) {
+  constructor(lock: QueuedLock, ctx: Context, mode: LockMode, permits: number, since: number) {
     this.lock = lock;
     this.ctx = ctx;
     this.mode = mode;
@@ -135,8 +189,20 @@ export class Holders<G> {
 
 export const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * The promise a `lock()`, `read()`, `write()` or `acquire()` call returns at once when its
+ * options are bad or its signal is already aborted; undefined when the call goes on.
+ */
+export function refusal(options: LockOptions | undefined): Promise<never> | undefined {
+  if (options === undefined) return undefined;
+  const bad = badOptions(options);
+  if (bad !== undefined) return Promise.reject(bad);
+  if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+  return undefined;
+}
+
 /** Checks wait options; returns the error to reject with, or undefined. */
-export function badOptions(options: unknown): Error | undefined {
+function badOptions(options: unknown): Error | undefined {
   if (typeof options !== "object" || options === null) {
     return new TypeError(`options must be an object, got ${describe(options)}`);
   }
@@ -160,15 +226,15 @@ export function badOptions(options: unknown): Error | undefined {
  * cancelled or the timeout is 0.
  */
 export function enqueue<G>(
-  lock: AnyLock,
-  q: Queue,
+  lock: QueuedLock,
   ctx: Context,
   mode: LockMode,
   permits: number,
   options: LockOptions | undefined,
 ): Promise<G> {
+  const q = lock.q;
   const tree = lock.tree;
-  const now = tree.now();
+  const now = tree.stamp();
   touch(ctx, tree, now);
   const timeoutMs = options?.timeoutMs ?? Infinity;
   if (ctx.cancelled || timeoutMs === 0) {
