@@ -9,6 +9,8 @@
  * - `instrumented`: as the seed's services are: a child context per request with data,
  *   `incrementTotal`/`incrementLive`, a named mutex around the shared table, and a status stream
  *   open the whole time (`NO_STREAM=1` leaves the stream out).
+ *   With `RECORD=<file>` the stream is also written to a flight recording (`--with-recorder` of
+ *   the driver).
  * - `otel`: the plain handler, run by the driver under Deno's built-in OpenTelemetry tracing
  *   (`OTEL_DENO=true`, exporting to the stand-in collector).
  * - `collector`: answers every request (OTLP/HTTP export) with 200 and an empty body, and counts
@@ -23,6 +25,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { global, statusStream } from "../mod.ts";
+import { RecordingWriter } from "../src/status/recording.ts";
 
 const VARIANTS = ["plain", "floor", "instrumented", "otel", "collector"] as const;
 const variant = Deno.args[0] as typeof VARIANTS[number];
@@ -64,8 +67,16 @@ const state = proxy.mutex("hits-table", hits);
 const streaming = new AbortController();
 let snapshots = 0;
 
+// With RECORD=<file>, every snapshot of the stream is also written to a flight recording.
+const recordTo = Deno.env.get("RECORD");
+const recorder = recordTo === undefined ? undefined : new RecordingWriter(recordTo);
+
 async function watch(): Promise<void> {
-  for await (const _ of statusStream({ signal: streaming.signal })) snapshots++;
+  for await (const s of statusStream({ signal: streaming.signal })) {
+    snapshots++;
+    recorder?.write(s);
+  }
+  recorder?.close();
 }
 
 function instrumented(req: Request): Promise<Response> {
