@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { exitWithin, makeHome, peerTable, startServer } from "./fixtures/remote_harness.ts";
+import {
+  CLOSED_ADDR,
+  exitWithin,
+  makeHome,
+  otherId52,
+  peerTable,
+  startServer,
+} from "./fixtures/remote_harness.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -30,7 +37,7 @@ Deno.test("cli.ts status alice,ghost shows alice's tree and names the peer that 
   try {
     await me.config(
       peerTable("alice", server.id52, server.addrs) +
-        peerTable("ghost", serverHome.id52.replace(/^./, "0"), ["/ip4/127.0.0.1/tcp/9"]),
+        peerTable("ghost", otherId52(server.id52), [CLOSED_ADDR]),
     );
     const one = await cli(me.dir, ["status", "alice"]);
     assert.equal(one.code, 0, one.err);
@@ -40,7 +47,11 @@ Deno.test("cli.ts status alice,ghost shows alice's tree and names the peer that 
     const two = await cli(me.dir, ["status", "alice,ghost"]);
     assert.equal(two.code, 1, "one target failed");
     assert.match(two.out, /── alice · /, "the peer that answered is still shown");
-    assert.match(two.err, /ghost/, "the error names the target");
+    assert.match(
+      two.err,
+      /^cli\.ts status: ghost: nothing answers at \/ip4\/127\.0\.0\.1\/tcp\/9: /m,
+      "the error names the target, and why it failed",
+    );
 
     const json = await cli(me.dir, ["status", "alice", "--json"]);
     assert.equal(json.code, 0, json.err);

@@ -137,9 +137,6 @@ toolTest(
     for (let i = 0; i < 3; i++) await (await fetch(`${http}/`)).text();
 
     const target = new URL(status).host;
-    const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = free.addr.port;
-    free.close();
     Deno.writeTextFileSync(
       `${dir.path}/prometheus.yml`,
       [
@@ -156,14 +153,18 @@ toolTest(
         "",
       ].join("\n"),
     );
+    // Port 0, and the port it took read from its log: a port freed beforehand for it to take
+    // could be taken first by any other process's listener.
     await using prometheus = start([
       `--config.file=${dir.path}/prometheus.yml`,
       `--storage.tsdb.path=${dir.path}/data`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn",
+      "--web.listen-address=127.0.0.1:0",
+      "--log.level=info",
     ], { dir: dir.path, program: PROMETHEUS });
     await prometheus.closeStdin();
-    const api = `http://127.0.0.1:${port}/api/v1`;
+    const listening = /msg="Listening on" address=127\.0\.0\.1:(\d+)/;
+    const log = await prometheus.stderr.until((t) => listening.test(t), "its listening address");
+    const api = `http://127.0.0.1:${listening.exec(log)![1]}/api/v1`;
 
     const query = async (q: string): Promise<string | undefined> => {
       const res = await fetch(`${api}/query?query=${encodeURIComponent(q)}`);

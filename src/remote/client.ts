@@ -580,12 +580,11 @@ export async function* watchRemoteStatus(
  * import assert from "node:assert/strict";
  *
  * const home = await Deno.makeTempDir();
- * const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * free.close();
  * await Deno.mkdir(`${home}/remote-access`);
+ * // Port 9 (discard): a low port, where nothing listens.
  * await Deno.writeTextFile(
  *   `${home}/remote-access/config.toml`,
- *   `[peers.bob]\nid52 = "${"0".repeat(52)}"\naddrs = ["/ip4/127.0.0.1/tcp/${free.addr.port}"]\n`,
+ *   `[peers.bob]\nid52 = "${"0".repeat(52)}"\naddrs = ["/ip4/127.0.0.1/tcp/9"]\n`,
  * );
  * await assert.rejects(connectRemote("bob", { home }), PeerUnreachableError);
  * ```

@@ -256,13 +256,11 @@ export class PeerIdentityError extends RemoteStatusError {
  * import assert from "node:assert/strict";
  *
  * const home = await Deno.makeTempDir();
- * const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const port = free.addr.port;
- * free.close();
  * await Deno.mkdir(`${home}/remote-access`);
+ * // Port 9 (discard): a low port, where nothing listens.
  * await Deno.writeTextFile(
  *   `${home}/remote-access/config.toml`,
- *   `[peers.prod]\nid52 = "${"0".repeat(52)}"\naddrs = ["/ip4/127.0.0.1/tcp/${port}"]\n`,
+ *   `[peers.prod]\nid52 = "${"0".repeat(52)}"\naddrs = ["/ip4/127.0.0.1/tcp/9"]\n`,
  * );
  * const err = await fetchRemoteStatus("prod", { home }).catch((e) => e);
  * assert.ok(err instanceof PeerUnreachableError);
