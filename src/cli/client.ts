@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concat } from "../serve/http_server.ts";
+import { concat } from "../core/bytes.ts";
 import { isAlive, pidOfSocket, PROTOCOL_HEADER } from "../serve/socket_dir.ts";
 
 export { isAlive } from "../serve/socket_dir.ts";

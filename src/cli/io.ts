@@ -6,7 +6,10 @@
  */
 
 import { safeText } from "../core/names.ts";
+import { writeAllSync } from "../core/bytes.ts";
 import { colorFor } from "../status/format.ts";
+
+const encoder = new TextEncoder();
 
 /** Exit codes of the command line: every target answered, a target failed, a usage error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -34,16 +37,10 @@ export interface CommandIo {
 /** The io of the running process. */
 export function processIo(): CommandIo {
   return {
-    out: (text) => writeAll(Deno.stdout, text),
-    err: (text) => writeAll(Deno.stderr, text),
+    out: (text) => writeAllSync(Deno.stdout, encoder.encode(text)),
+    err: (text) => writeAllSync(Deno.stderr, encoder.encode(text)),
     isTerminal: Deno.stdout.isTerminal(),
   };
-}
-
-function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let off = 0;
-  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
 }
 
 /**

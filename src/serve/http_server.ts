@@ -25,6 +25,7 @@
  */
 
 import { describe } from "../core/names.ts";
+import { concat } from "../core/bytes.ts";
 
 /** The limits of {@linkcode serveLocalHttp}. */
 export interface LocalHttpLimits {
@@ -578,18 +579,6 @@ function latin1(bytes: Uint8Array): string {
 function quote(text: string): string {
   const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
   return JSON.stringify(shown);
-}
-
-/**
- * `a` followed by `b`, in a new array. Internal: also the local client's.
- * @internal
- */
-export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** `p`, or nothing after `ms`, whichever comes first; the timer goes with it. */
