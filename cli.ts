@@ -15,7 +15,7 @@
  * @module
  */
 
-import { EXIT } from "./src/cli/io.ts";
+import { EXIT, parseCommandArgs, UsageError } from "./src/cli/io.ts";
 import { statusCommand } from "./src/cli/status_command.ts";
 
 const USAGE = `usage: cli.ts <command> [options]
@@ -24,6 +24,15 @@ commands:
   status    show the context tree of local processes that run main() (see: cli.ts status --help)
   replay    step through a recording of the status (see: cli.ts replay --help)
   id        this machine's id52, made on first use in $FASTN_HOME (default ~/.fastn)
+
+options:
+  -h, --help  show this help`;
+
+const ID_HELP = `usage: cli.ts id
+
+Prints this machine's id52: the 52-character name peers put in their
+remote-access/config.toml to reach it. The Ed25519 key behind it is made on first use in
+$FASTN_HOME/identity.key (default ~/.fastn/identity.key, mode 0600).
 
 options:
   -h, --help  show this help`;
@@ -65,14 +74,27 @@ export async function run(args: string[]): Promise<number> {
       console.error(USAGE);
       return EXIT.usage;
     default:
-      console.error(`cli.ts: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      console.error(
+        `cli.ts: ${
+          command.startsWith("-")
+            ? `unknown option ${command}`
+            : `unknown command ${JSON.stringify(command)}`
+        }\n\n${USAGE}`,
+      );
       return EXIT.usage;
   }
 }
 
 async function idCommand(args: string[]): Promise<number> {
-  if (args.length > 0) {
-    console.error(`cli.ts id: takes no arguments, got ${JSON.stringify(args.join(" "))}`);
+  try {
+    const { values } = parseCommandArgs(args, { help: { type: "boolean", short: "h" } }, false);
+    if (values.help) {
+      console.log(ID_HELP);
+      return EXIT.ok;
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`cli.ts id: ${e.message}\n\n${ID_HELP}`);
     return EXIT.usage;
   }
   const { runId } = await import("./remote.ts");

@@ -14,8 +14,36 @@ Deno.test("an unknown option is a usage error: exit 2, the cause on stderr", asy
   using dir = socketDir();
   const r = await cli(["status", "--frobnicate"], { dir: dir.path });
   assert.deepEqual(r.code, 2);
-  assert.match(r.stderr, /--frobnicate/);
+  assert.deepEqual(r.stderr.split("\n")[0], "cli.ts status: unknown option --frobnicate");
+  assert.match(r.stderr, /usage: cli\.ts status/); // the usage follows
+  assert.doesNotMatch(r.stderr, /positional argument|place it at the end/); // not parseArgs' text
   assert.deepEqual(r.stdout, "");
+});
+
+Deno.test("option mistakes are one line each, then the usage", async () => {
+  using dir = socketDir();
+  const cases: Array<[string[], string]> = [
+    [["status", "--pid"], "cli.ts status: option --pid needs a value"],
+    [["status", "--json=yes"], "cli.ts status: option --json takes no value"],
+    [["status", "-wz"], "cli.ts status: unknown option -z"],
+    [["id", "--bogus"], "cli.ts id: unknown option --bogus"],
+    [["id", "extra"], 'cli.ts id: unexpected argument "extra"'],
+    [["--bogus"], "cli.ts: unknown option --bogus"],
+  ];
+  for (const [args, first] of cases) {
+    const r = await cli(args, { dir: dir.path });
+    assert.deepEqual([r.code, r.stderr.split("\n")[0]], [2, first], args.join(" "));
+    assert.match(r.stderr, /\nusage: cli\.ts/, args.join(" "));
+  }
+});
+
+Deno.test("id --help prints the help of id and exits 0", async () => {
+  using dir = socketDir();
+  const r = await cli(["id", "--help"], { dir: dir.path });
+  assert.deepEqual(r.code, 0);
+  assert.match(r.stdout, /^usage: cli\.ts id\n/);
+  assert.match(r.stdout, /id52/);
+  assert.deepEqual(r.stderr, "");
 });
 
 Deno.test("a --pid that is not a number is a usage error", async () => {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { safeText } from "../core/names.ts";
 import { writeAllSync } from "../core/bytes.ts";
 import { colorFor } from "../status/format.ts";
@@ -90,4 +91,51 @@ export function watchStop(signal?: AbortSignal): AbortController & Disposable {
  */
 export function messageOf(e: unknown): string {
   return safeText(e instanceof Error ? e.message : String(e));
+}
+
+/** A mistake in a command's arguments: its message is one line for people. */
+export class UsageError extends Error {
+  /** Makes the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * `parseArgs` of `node:util` (strict), with its errors turned into one short line each:
+ * `unknown option --bogus`, `option --pid needs a value`, `unexpected argument "x"`.
+ *
+ * @throws {UsageError} for any mistake in `args`.
+ */
+export function parseCommandArgs<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  allowPositionals: boolean,
+): ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true }) as ReturnType<
+      typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>
+    >;
+  } catch (e) {
+    throw new UsageError(usageMessage(e));
+  }
+}
+
+function usageMessage(e: unknown): string {
+  const message = messageOf(e);
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";
+  const option = quoted.replace(/ <value>$/, "");
+  switch ((e as { code?: string }).code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${option}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return message.includes("does not take")
+        ? `option ${option} takes no value`
+        : `option ${option} needs a value`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument ${JSON.stringify(option)}`;
+    default:
+      return message.split(". ")[0];
+  }
 }

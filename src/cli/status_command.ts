@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { getText, isAlive, openStream, type SseEvent, TargetError } from "./client.ts";
 import { formatDuration } from "../status/format.ts";
 import { jsonText } from "../core/json.ts";
@@ -15,8 +14,10 @@ import {
   type CommandIo as CliIo,
   EXIT,
   headerLine,
+  parseCommandArgs,
   processIo,
   redraw,
+  UsageError,
   wantsColor,
   watchStop,
 } from "./io.ts";
@@ -82,7 +83,8 @@ export async function statusCommand(
     }
     parsed = r;
   } catch (e) {
-    io.err(`cli.ts status: ${(e as Error).message}\nTry 'cli.ts status --help'.\n`);
+    // Every mistake parseOptions finds is in the arguments (a UsageError, or one of --record's).
+    io.err(`cli.ts status: ${(e as Error).message}\n\n${STATUS_HELP}\n`);
     return EXIT.usage;
   }
 
@@ -131,35 +133,30 @@ export async function statusCommand(
 }
 
 function parseOptions(args: string[], io: CliIo): Parsed | "help" {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      pid: { type: "string", multiple: true },
-      watch: { type: "boolean", short: "w" },
-      json: { type: "boolean" },
-      color: { type: "boolean" },
-      "no-color": { type: "boolean" },
-      record: { type: "string" },
-      "record-max-bytes": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommandArgs(args, {
+    pid: { type: "string", multiple: true },
+    watch: { type: "boolean", short: "w" },
+    json: { type: "boolean" },
+    color: { type: "boolean" },
+    "no-color": { type: "boolean" },
+    record: { type: "string" },
+    "record-max-bytes": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (values.help) return "help";
   const record = recordOption(values.record, values["record-max-bytes"], values.watch === true);
   if (record !== undefined && positionals.join(",").split(",").filter((t) => t.trim()).length > 1) {
     throw new Error(`--record records one target, got ${positionals.join(",")}`);
   }
   if (positionals.length > 0 && values.pid !== undefined) {
-    throw new Error(`--pid is for local processes; it does not go with remote targets`);
+    throw new UsageError(`--pid is for local processes; it does not go with remote targets`);
   }
   let pids: number[] | undefined;
   for (const spec of values.pid ?? []) {
     for (const part of spec.split(",")) {
       const text = part.trim();
       if (!/^[1-9][0-9]{0,9}$/.test(text)) {
-        throw new Error(`--pid ${JSON.stringify(part)}: a process id is a positive integer`);
+        throw new UsageError(`--pid ${JSON.stringify(part)}: a process id is a positive integer`);
       }
       (pids ??= []).includes(Number(text)) || pids.push(Number(text));
     }
