@@ -13,7 +13,12 @@ import {
 /** Runs `main` in this process with a root of its own, no endpoint, and the exit recorded. */
 async function runMain(
   fn: (ctx: Context) => unknown,
-  options: { shutdownGraceMs?: number; signals?: Deno.Signal[] } = {},
+  options: {
+    shutdownGraceMs?: number;
+    signals?: Deno.Signal[];
+    sameSignalMs?: number;
+    quiet?: boolean;
+  } = {},
 ): Promise<{ code: number; exited: number | undefined; reports: string[]; root: Context }> {
   const root = Context.root("global");
   const reports: string[] = [];
@@ -24,6 +29,7 @@ async function runMain(
     color: false,
     exit: (c) => (exited = c),
     report: (text) => reports.push(text),
+    name: "app",
     ...options,
   });
   return { code, exited, reports, root };
@@ -51,7 +57,30 @@ Deno.test("when fn returns, the tree is cancelled with 'main returned' and tasks
   assert.deepEqual([code, exited], [0, 0]);
   assert.deepEqual(root.cancelReason, "main returned");
   assert.ok(finishedCleanly);
-  assert.deepEqual(reports, []);
+  assert.deepEqual(reports.length, 1);
+  assert.match(
+    reports[0],
+    /^app: stopped \(main returned\): 1 task finished, shutdown took \d+ms$/,
+  );
+});
+
+Deno.test("a clean shutdown says one line unless quiet", async () => {
+  const loud = await runMain(async (ctx) => {
+    ctx.child("a").spawn(async (t) => await t.wait());
+    ctx.child("b").spawn(async (t) => await t.wait());
+    queueMicrotask(() => Deno.kill(Deno.pid, "SIGUSR2"));
+    await ctx.wait();
+  }, { signals: ["SIGUSR2"] });
+  assert.deepEqual(loud.code, 0);
+  assert.deepEqual(loud.reports.length, 1);
+  assert.match(
+    loud.reports[0],
+    /^app: stopped \(SIGUSR2\): 2 tasks finished, shutdown took \d+ms$/,
+  );
+  const quiet = await runMain((ctx) => void ctx.child("a").spawn(async (t) => await t.wait()), {
+    quiet: true,
+  });
+  assert.deepEqual([quiet.code, quiet.reports], [0, []]);
 });
 
 Deno.test("an error thrown by fn is reported with the tree it left, and the exit code is 1", async () => {
@@ -96,11 +125,27 @@ Deno.test("a second signal during the shutdown exits at once with 128 + its numb
     Deno.kill(Deno.pid, "SIGUSR2");
     await ctx.wait();
     setTimeout(() => Deno.kill(Deno.pid, "SIGUSR2"), 10);
-  }, { signals: ["SIGUSR2"], shutdownGraceMs: 10_000 });
+  }, { signals: ["SIGUSR2"], shutdownGraceMs: 10_000, sameSignalMs: 0 });
   release();
   assert.deepEqual(code, 128 + 12);
   assert.match(reports[0], /a second signal during the shutdown \(SIGUSR2\)/);
   assert.match(reports[0], /stubborn-task/);
+});
+
+Deno.test("a second signal right after the first is the same keypress: the shutdown goes on", async () => {
+  let release!: () => void;
+  const stubborn = new Promise<void>((r) => (release = r));
+  const { code, reports, root } = await runMain(async (ctx) => {
+    ctx.child("slow-task").spawn(() => stubborn);
+    Deno.kill(Deno.pid, "SIGUSR2");
+    await ctx.wait();
+    Deno.kill(Deno.pid, "SIGUSR2"); // within the window (a minute here, so never flaky)
+    await new Promise((r) => setTimeout(r, 0));
+    setTimeout(release, 50);
+  }, { signals: ["SIGUSR2"], shutdownGraceMs: 10_000, sameSignalMs: 60_000 });
+  assert.deepEqual(code, 0, reports.join("\n"));
+  assert.deepEqual(root.cancelReason, "SIGUSR2");
+  assert.match(reports[0], /^app: stopped \(SIGUSR2\)/);
 });
 
 Deno.test("a remote plugin is started with the root before fn runs and stopped at shutdown", async () => {
@@ -118,6 +163,7 @@ Deno.test("a remote plugin is started with the root before fn runs and stopped a
     root,
     remote,
     endpoint: false,
+    quiet: true,
     exit: () => {},
   });
   assert.deepEqual(code, 0);
@@ -204,5 +250,8 @@ Deno.test("with endpoint: false, main serves nothing", async () => {
   assert.deepEqual([...Deno.readDirSync(dir.path)], []);
   await app.closeStdin(); // fn returns at the end of its stdin
   assert.deepEqual(await app.exited(), 0);
-  assert.deepEqual(app.stderr.text, "");
+  assert.match(
+    app.stderr.text,
+    /^main_app: stopped \(main returned\): 1 task finished, shutdown took \d+ms\n$/,
+  );
 });

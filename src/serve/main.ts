@@ -71,10 +71,25 @@ export interface MainOptions {
   name?: string;
   /**
    * The signals that start a shutdown; the first cancels the tree with the signal's name as
-   * reason, a second of any of them exits at once (128 + the signal's number).
+   * reason, a second of any of them exits at once (128 + the signal's number). A second signal
+   * within `sameSignalMs` of the first is taken as the same one: `deno task` and a terminal
+   * both deliver one Ctrl-C.
    * @default {["SIGINT", "SIGTERM"]}
    */
   signals?: Deno.Signal[];
+  /**
+   * How long after the first signal another one still counts as the same (one Ctrl-C that
+   * reaches the process twice, from the terminal and from the task runner that started it).
+   * Only a signal after this window exits at once.
+   * @default {250}
+   */
+  sameSignalMs?: number;
+  /**
+   * Say nothing when the shutdown is clean. Otherwise one line goes to `report` then: what
+   * stopped, why, and how long the shutdown took.
+   * @default {false}
+   */
+  quiet?: boolean;
   /**
    * Ends the process with the exit code. Tests pass a function that records the code; `main()`
    * then resolves with it.
@@ -82,7 +97,8 @@ export interface MainOptions {
    */
   exit?: (code: number) => void;
   /**
-   * Where reports go: a failure of `fn` and the tree left by a shutdown that hung.
+   * Where reports go: a failure of `fn`, the tree left by a shutdown that hung, and the line of
+   * a clean shutdown (unless `quiet`).
    * @default {writes to stderr}
    */
   report?: (text: string) => void;
@@ -122,6 +138,10 @@ let warned = false;
  * Tasks still running when the grace is over, whatever started the shutdown, are printed as a
  * status tree (what a person needs to see why shutdown hung).
  *
+ * A clean shutdown ends with one line on stderr, such as
+ * `service.ts: stopped (SIGINT): 4 tasks finished, shutdown took 12ms` (`quiet: true` leaves it
+ * out).
+ *
  * Exit codes: 0 for a clean shutdown; 1 when `fn` threw or tasks were still running after the
  * grace; 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) after a second signal.
  *
@@ -154,7 +174,7 @@ let warned = false;
  * const code = await main(async (ctx) => {
  *   ctx.child("job").spawn(async (job) => await job.wait());
  *   await Promise.resolve();
- * }, { root, endpoint: false, exit: (c) => (exited = c) });
+ * }, { root, endpoint: false, quiet: true, exit: (c) => (exited = c) });
  * assert.deepEqual([code, exited], [0, 0]);
  * assert.deepEqual(root.cancelReason, "main returned");
  * ```
@@ -180,6 +200,12 @@ export async function main(
   const report = options.report ?? writeStderr;
   const color = options.color ?? colorFor(Deno.stderr);
   const name = options.name ?? defaultName();
+  const sameSignalMs = options.sameSignalMs ?? 250;
+  if (typeof sameSignalMs !== "number" || !(sameSignalMs >= 0)) {
+    throw new RangeError(
+      `options.sameSignalMs must be a non-negative number, got ${describe(sameSignalMs)}`,
+    );
+  }
   if (options.http !== undefined) checkHttpOptions(options.http, "options.http");
   if (options.record !== undefined) checkRecordOptions(options.record, "options.record");
 
@@ -229,14 +255,22 @@ export async function main(
     }
   }
 
-  // The first signal cancels the tree; a second one, during the shutdown, exits at once.
+  // The first signal cancels the tree; a second one, during the shutdown, exits at once. One
+  // Ctrl-C may arrive twice (from the terminal, and forwarded by `deno task`): a signal within
+  // `sameSignalMs` of the first is that same keypress.
   let forceExit: (code: number) => void = () => {};
   const forced = new Promise<number>((resolve) => (forceExit = resolve));
   const listeners: Array<[Deno.Signal, () => void]> = [];
+  let firstSignalAt = -Infinity;
   for (const sig of options.signals ?? ["SIGINT", "SIGTERM"]) {
     const listener = (): void => {
-      if (root.cancelled) forceExit(128 + (SIGNAL_NUMBERS[sig] ?? 0));
-      else root.cancel(sig);
+      const at = performance.now();
+      if (!root.cancelled) {
+        firstSignalAt = at;
+        root.cancel(sig);
+      } else if (at - firstSignalAt > sameSignalMs) {
+        forceExit(128 + (SIGNAL_NUMBERS[sig] ?? 0));
+      }
     };
     try {
       Deno.addSignalListener(sig, listener);
@@ -273,7 +307,10 @@ export async function main(
     root.cancel("main returned");
   }
 
+  const shutdownStart = performance.now();
+  const stopping = countRunning(root);
   const settled = await drain(root, work, graceMs, forced);
+  const shutdownMs = performance.now() - shutdownStart;
   const lateFailure = failure === undefined ? failed() : undefined;
   if (lateFailure !== undefined) {
     // fn failed after a signal had cancelled the tree, and not because of the cancellation
@@ -288,6 +325,14 @@ export async function main(
         `running after the ${graceMs}ms grace`;
     report(`${paint(why, "red", color)}\n${tree(root, color)}`);
     code = typeof settled === "number" ? settled : FAILED;
+  } else if (code === 0 && options.quiet !== true) {
+    report(
+      `${name}: stopped (${reasonOf(root)}): ${
+        stopping === 0
+          ? "nothing was running"
+          : `${stopping} task${stopping === 1 ? "" : "s"} finished`
+      }, shutdown took ${Math.round(shutdownMs)}ms`,
+    );
   }
 
   for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
