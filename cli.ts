@@ -17,6 +17,7 @@
 
 import { EXIT, parseCommandArgs, UsageError } from "./src/cli/io.ts";
 import { statusCommand } from "./src/cli/status_command.ts";
+import { missingRemotePermissions } from "./src/remote/home.ts";
 
 const USAGE = `usage: cli.ts <command> [options]
 
@@ -95,6 +96,11 @@ async function idCommand(args: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     console.error(`cli.ts id: ${e.message}\n\n${ID_HELP}`);
+    return EXIT.usage;
+  }
+  const missing = missingRemotePermissions({ net: false });
+  if (missing.length > 0) {
+    console.error(`cli.ts id: missing Deno permissions: ${missing.join(" ")}, or -A for all`);
     return EXIT.usage;
   }
   const { runId } = await import("./remote.ts");

@@ -300,7 +300,8 @@ Deno.test("a listener on a non-loopback address refuses to start without a token
       () => serveHttp({ root: Context.root("global"), port: 0, hostname: "0.0.0.0" }),
       /refusing to serve the status on 0\.0\.0\.0:0 without a token.*FASTN_CONTEXT_TOKEN/,
     );
-    // main() prints the reason, does not run fn, and exits 1.
+    // main() prints the reason in one line, does not run fn, and exits 2 (a mistake in the
+    // configuration).
     const reports: string[] = [];
     let ran = false;
     const code = await main(() => void (ran = true), {
@@ -312,8 +313,9 @@ Deno.test("a listener on a non-loopback address refuses to start without a token
       report: (t) => reports.push(t),
       color: false,
     });
-    assert.deepEqual([code, ran], [1, false]);
-    assert.match(reports.join("\n"), /the HTTP listener failed to start: refusing to serve/);
+    assert.deepEqual([code, ran], [2, false]);
+    assert.match(reports.join("\n"), /^the HTTP listener failed to start: refusing to serve/);
+    assert.doesNotMatch(reports.join("\n"), /\n\s+at /); // no stack
   } finally {
     if (before !== undefined) Deno.env.set(TOKEN_ENV, before);
   }
@@ -355,24 +357,44 @@ Deno.test("main serves the TCP listener while fn runs and stops it at shutdown",
   await assert.rejects(fetch(url + "metrics"));
 });
 
-Deno.test("bad http options of main are TypeErrors and RangeErrors naming the option", async () => {
-  const bad: Array<[unknown, ErrorConstructor, RegExp]> = [
-    [{}, TypeError, /options\.http\.port must be a number/],
-    [{ port: 70_000 }, RangeError, /options\.http\.port must be an integer from 0 to 65535/],
-    [{ port: 0, hostname: 1 }, TypeError, /options\.http\.hostname/],
-    [{ port: 0, token: "short" }, RangeError, /options\.http\.token must be at least 16/],
-    [{ port: 0, token: "has spaces in the token" }, RangeError, /options\.http\.token/],
-    [{ port: 0, onListen: 1 }, TypeError, /options\.http\.onListen/],
-    [{ port: 0, root: 1 }, TypeError, /options\.http\.root is not an option/],
+Deno.test("bad http options of main: a wrong type throws, a value out of range is one line and exit 2", async () => {
+  const thrown: Array<[unknown, RegExp]> = [
+    [{}, /options\.http\.port must be a number/],
+    [{ port: 0, hostname: 1 }, /options\.http\.hostname/],
+    [{ port: 0, onListen: 1 }, /options\.http\.onListen/],
+    [{ port: 0, root: 1 }, /options\.http\.root is not an option/],
   ];
-  for (const [http, type, message] of bad) {
+  for (const [http, message] of thrown) {
     await assert.rejects(
       main(() => {}, { root: Context.root("global"), endpoint: false, http: http as never }),
       (e: unknown) => {
-        assert.ok(e instanceof type, String(e));
+        assert.ok(e instanceof TypeError, String(e));
         assert.match((e as Error).message, message);
         return true;
       },
     );
+  }
+  const reported: Array<[unknown, string]> = [
+    [{ port: 70_000 }, "app: options.http.port must be an integer from 0 to 65535, got 70000"],
+    [{ port: NaN }, "app: options.http.port must be an integer from 0 to 65535, got NaN"],
+    [{ port: 0, token: "short" }, "app: options.http.token must be at least 16 characters, got 5"],
+    [
+      { port: 0, token: "has spaces in the token" },
+      "app: options.http.token must not contain spaces or control characters",
+    ],
+  ];
+  for (const [http, line] of reported) {
+    const reports: string[] = [];
+    let ran = false;
+    const code = await main(() => void (ran = true), {
+      root: Context.root("global"),
+      endpoint: false,
+      http: http as never,
+      name: "app",
+      color: false,
+      exit: () => {},
+      report: (t) => reports.push(t),
+    });
+    assert.deepEqual([code, ran, reports], [2, false, [line]]);
   }
 });

@@ -29,9 +29,12 @@ import {
   listSockets,
   localDir,
   type LocalSocket,
+  missingPermissions,
+  permissionsText,
   type ProcessInfo,
   removeStaleSocket,
 } from "../serve/socket_dir.ts";
+import { missingRemotePermissions } from "../remote/home.ts";
 
 /** The text of `cli.ts status --help`. */
 export const STATUS_HELP = `usage: cli.ts status [options]
@@ -88,6 +91,16 @@ export async function statusCommand(
     return EXIT.usage;
   }
 
+  // Every permission the command needs, asked at once.
+  const missing = parsed.targets.length > 0 ? missingRemotePermissions() : missingPermissions();
+  if (missing.length > 0) {
+    const text = parsed.targets.length > 0
+      ? `${missing.join(" ")}, or -A for all`
+      : permissionsText(missing);
+    io.err(`cli.ts status: missing Deno permissions: ${text}\n`);
+    return EXIT.usage;
+  }
+
   if (parsed.targets.length > 0) {
     // Only remote targets load libp2p (about 200 ms), so local status stays fast.
     const { runRemoteStatus } = await import("./remote_command.ts");
@@ -100,16 +113,7 @@ export async function statusCommand(
     });
   }
 
-  let dir: string;
-  try {
-    dir = localDir();
-  } catch (e) {
-    io.err(
-      `cli.ts status: cannot find the socket directory (${(e as Error).message}); ` +
-        `run with --allow-env --allow-sys=uid or set FASTN_CONTEXT_DIR\n`,
-    );
-    return EXIT.failed;
-  }
+  const dir = localDir();
 
   const found = await discover(dir, parsed.pids, io);
   if (parsed.record !== undefined && found.targets.length > 1) {

@@ -125,3 +125,32 @@ function ownUid(): number | null {
     return null; // without --allow-sys the owner is not checked, the mode still is
   }
 }
+
+/**
+ * The Deno permissions remote access (serving or reading a peer's status, or `cli.ts id`) needs
+ * and that are not granted, found without prompting, all at once. libp2p's dependencies read the
+ * whole environment, so `--allow-env` has no list; the fastn home is read, and written on first
+ * use (the identity key).
+ */
+export function missingRemotePermissions(options: { home?: string; net?: boolean } = {}): string[] {
+  const q = (d: Deno.PermissionDescriptor): boolean =>
+    Deno.permissions.querySync(d).state === "granted";
+  const missing: string[] = [];
+  const envOk = q({ name: "env" });
+  if (!envOk) missing.push("--allow-env");
+  if (options.net !== false && !q({ name: "net" })) missing.push("--allow-net");
+  let home = options.home;
+  if (home === undefined && envOk) {
+    try {
+      home = fastnHome();
+    } catch {
+      // no home at all: fastnHome() says so when it is used
+    }
+  }
+  const shown = home ?? "~/.fastn";
+  if (home === undefined || !q({ name: "read", path: home })) missing.push(`--allow-read=${shown}`);
+  if (home === undefined || !q({ name: "write", path: home })) {
+    missing.push(`--allow-write=${shown}`);
+  }
+  return missing;
+}

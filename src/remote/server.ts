@@ -14,6 +14,7 @@ import { rootOption } from "../core/current.ts";
 import { type Status, statusJson } from "../status/status.ts";
 import { statusStream } from "../status/stream.ts";
 import { loadConfig } from "./config.ts";
+import { configPath, fastnHome, missingRemotePermissions } from "./home.ts";
 import { decodeId52, shortId52 } from "./id52.ts";
 import { id52OfPeerId, loadKeyedIdentity } from "./identity.ts";
 import { createNode, stopNode } from "./node.ts";
@@ -92,6 +93,13 @@ export interface RemoteAccessOptions {
    * @default {1000}
    */
   minStreamIntervalMs?: number;
+  /**
+   * Where the server says, once started, what peers need to reach it (its id52 and addresses),
+   * and warns when nobody may read the status (`config.toml` missing, or its `[access] status`
+   * empty). `main()` passes its own report to {@linkcode remoteAccess}.
+   * @default {undefined (says nothing)}
+   */
+  report?: (text: string) => void;
 }
 
 /**
@@ -138,9 +146,15 @@ export interface RemoteServer extends AsyncDisposable {
 export interface RemoteAccessPlugin {
   /**
    * Starts the server for the tree of `root`. It keeps serving while the tree is cancelled;
-   * `main()` stops it once the shutdown is over.
+   * `main()` stops it once the shutdown is over. `hooks.report` (main()'s report) gets the
+   * server's id52, addresses and warnings, unless `options.report` was given.
    */
-  start(root: Context): Promise<RemoteServer>;
+  start(root: Context, hooks?: { report?: (text: string) => void }): Promise<RemoteServer>;
+  /**
+   * The Deno permissions the server needs and that are not granted, as flags
+   * (`--allow-net`, …): `main()` asks before it starts anything, to name them all at once.
+   */
+  missingPermissions(): string[];
 }
 
 /**
@@ -176,12 +190,14 @@ export interface RemoteAccessPlugin {
 export function remoteAccess(options: RemoteAccessOptions = {}): RemoteAccessPlugin {
   const copy = { ...options };
   return {
-    start: (root: Context): Promise<RemoteServer> =>
+    start: (root: Context, hooks = {}): Promise<RemoteServer> =>
       serveRemoteStatus({
         ...copy,
         root: copy.root ?? root,
         stopOnCancel: copy.stopOnCancel ?? false,
+        report: copy.report ?? hooks.report,
       }),
+    missingPermissions: (): string[] => missingRemotePermissions({ home: copy.home }),
   };
 }
 
@@ -239,7 +255,19 @@ export async function serveRemoteStatus(options: RemoteAccessOptions = {}): Prom
   const timeoutMs = positiveInt(options.timeoutMs ?? 5_000, "options.timeoutMs");
   const perSecond = positiveInt(options.connectionsPerSecond ?? 20, "options.connectionsPerSecond");
   const floorMs = nonNegative(options.minStreamIntervalMs ?? 1_000, "options.minStreamIntervalMs");
+  const report = options.report;
+  if (report !== undefined && typeof report !== "function") {
+    throw new TypeError(`options.report must be a function, got ${typeof report}`);
+  }
   const root = rootOption(options.root);
+  const missing = missingRemotePermissions({ home: options.home });
+  if (missing.length > 0) {
+    throw new Deno.errors.NotCapable(
+      `remote access needs Deno permissions that are not granted: ${
+        missing.join(" ")
+      }, or -A for all`,
+    );
+  }
   const [identity, config] = await Promise.all([
     loadKeyedIdentity({ home: options.home }),
     loadConfig({ home: options.home }),
@@ -268,7 +296,31 @@ export async function serveRemoteStatus(options: RemoteAccessOptions = {}): Prom
     id52: identity.id52,
   });
   await server.start(identity, listen);
+  if (report !== undefined) {
+    report(
+      `remote access: this machine is ${identity.id52}, listening on ${server.addrs.join(" ")}`,
+    );
+    if (allowed.size === 0) {
+      const path = configPath(fastnHome(options.home));
+      report(
+        config.peers.size === 0 && !(await exists(path))
+          ? `remote access: warning: there is no ${path}, so every peer is refused; list who may ` +
+            `read this status in its [access] status`
+          : `remote access: warning: [access] status in ${path} is empty, so every peer is ` +
+            `refused; list aliases or id52s there`,
+      );
+    }
+  }
   return server;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface ServerSettings {

@@ -5,8 +5,19 @@
  * `node.stop()`. Here `unref` closes the channel: a channel that only serves one process has
  * nothing to say to anyone, and the process exits by itself once the node is stopped.
  *
+ * It also asks for the environment first: libp2p's dependencies read it while they load, and
+ * without `--allow-env` Deno would stop the import with a stack naming some variable of theirs.
+ *
  * @module
  */
+
+if (Deno.permissions.querySync({ name: "env" }).state !== "granted") {
+  throw new Deno.errors.NotCapable(
+    "@fastn/context/remote needs --allow-env (all of it: libp2p's dependencies read the " +
+      "environment as they load); remote access also needs --allow-net, and --allow-read and " +
+      "--allow-write of the fastn home ($FASTN_HOME, default ~/.fastn); or -A for all",
+  );
+}
 
 interface Unrefable {
   unref?: () => void;

@@ -217,11 +217,13 @@ export function serveHttp(options: ServeHttpOptions): HttpListener {
     if (token !== undefined) checkToken(token, `the environment variable ${TOKEN_ENV}`);
   }
   if (token === undefined && !isLoopback(hostname)) {
-    throw new Error(
+    const e = new Error(
       `refusing to serve the status on ${hostname}:${options.port} without a token: anything ` +
         `but a loopback address needs one. Give it as http.token or in the environment ` +
         `variable ${TOKEN_ENV} (at least ${MIN_TOKEN_LENGTH} characters), or listen on 127.0.0.1.`,
     );
+    e.name = "TokenError"; // a mistake in the configuration: main() exits 2
+    throw e;
   }
   const root = rootOption(options.root);
   const info = processInfo(options.name);

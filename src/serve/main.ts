@@ -10,7 +10,7 @@ import { type Context, internals } from "../core/context.ts";
 import { rootOption } from "../core/current.ts";
 import { CancelledError } from "../core/errors.ts";
 import { describe } from "../core/names.ts";
-import { missingPermissions } from "./socket_dir.ts";
+import { mergePermissions, missingPermissions, permissionsText } from "./socket_dir.ts";
 import { defaultName, delay, type Endpoint, serveStatus } from "./endpoint.ts";
 import {
   checkHttpOptions,
@@ -34,18 +34,26 @@ export interface MainOptions {
   shutdownGraceMs?: number;
   /**
    * Serve this process's status on a local Unix socket for `cli.ts status`. Without the Deno
-   * permissions it needs (`--allow-env`, `--allow-sys=uid`, `--allow-read` and `--allow-write`
-   * on the socket directory) `main()` warns once and runs on without it.
+   * permissions it needs (`--allow-env=FASTN_CONTEXT_DIR --allow-sys=uid`, `--allow-read` and
+   * `--allow-write` of the socket directory, `--allow-net` for the socket) `main()` names every
+   * missing flag in one warning and runs on without it.
    * @default {true}
    */
   endpoint?: boolean;
   /**
    * A status server for peers, started before `fn` and stopped at shutdown: what
-   * `remoteAccess()` from `@fastn/context/remote` returns. When it cannot start, the error is
-   * printed, `fn` does not run, and the exit code is 1.
+   * `remoteAccess()` from `@fastn/context/remote` returns. It says its id52 and addresses when
+   * it starts. When it cannot start, the error is printed, `fn` does not run, and the exit code
+   * is 2 for a mistake in its configuration or missing permissions, 1 otherwise.
    * @default {undefined (no remote access)}
    */
-  remote?: { start(root: Context): Promise<{ stop(): Promise<void> }> };
+  remote?: {
+    start(
+      root: Context,
+      hooks?: { report?: (text: string) => void },
+    ): Promise<{ stop(): Promise<void> }>;
+    missingPermissions?(): string[];
+  };
   /**
    * Also serve the status on TCP, started before `fn` and stopped at shutdown: `/metrics` for
    * Prometheus, the live dashboard at `/`, and the endpoint's `/status` routes. Loopback by
@@ -116,6 +124,8 @@ export interface MainOptions {
 
 /** The exit code for a failure of `fn` or a shutdown that hung. */
 const FAILED = 1;
+/** The exit code for a mistake in the configuration or the permissions: nothing ran. */
+const USAGE = 2;
 
 const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
   SIGHUP: 1,
@@ -143,7 +153,9 @@ let warned = false;
  * out).
  *
  * Exit codes: 0 for a clean shutdown; 1 when `fn` threw or tasks were still running after the
- * grace; 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) after a second signal.
+ * grace; 2 when nothing ran because of a mistake in the configuration (`options.http`,
+ * `config.toml`, missing Deno permissions for the listeners: every missing flag is named at once);
+ * 128 + the signal's number (130 for SIGINT, 143 for SIGTERM) after a second signal.
  *
  * While it runs, the process serves its status to `cli.ts status` on a Unix socket
  * (`$FASTN_CONTEXT_DIR/<pid>.sock`, by default in `/tmp/fastn-context-<uid>`, mode 0600 in a 0700
@@ -182,7 +194,9 @@ let warned = false;
  * @param fn The application; it gets the global context (`current()` is that context in it).
  * @param options Grace period, endpoint, remote access, name, signals, and hooks for tests.
  * @returns The exit code, when `options.exit` returns instead of ending the process.
- * @throws {TypeError} / {RangeError} for a bad `fn` or option.
+ * @throws {TypeError} / {RangeError} for a bad `fn` or option (a value out of range in
+ * `options.http`, such as a short token or a port that is not a number, is configuration: it is
+ * reported in one line instead, and the exit code is 2).
  */
 export async function main(
   fn: (ctx: Context) => unknown,
@@ -206,8 +220,37 @@ export async function main(
       `options.sameSignalMs must be a non-negative number, got ${describe(sameSignalMs)}`,
     );
   }
-  if (options.http !== undefined) checkHttpOptions(options.http, "options.http");
+  if (options.http !== undefined) {
+    // A value out of range there is configuration (a port or a token from flags or the
+    // environment): one line and exit code 2, not a stack. A wrong type is the program's bug.
+    try {
+      checkHttpOptions(options.http, "options.http");
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      report(`${paint(`${name}:`, "red", color)} ${e.message}`);
+      exit(USAGE);
+      return USAGE;
+    }
+  }
   if (options.record !== undefined) checkRecordOptions(options.record, "options.record");
+
+  // Every permission the listeners need, asked at once: one message names every missing flag.
+  const wantsEndpoint = options.endpoint !== false && Deno.build.os !== "windows";
+  const needed = mergePermissions(
+    options.http === undefined ? [] : httpPermissions(options.http),
+    options.remote?.missingPermissions?.() ?? [],
+  );
+  if (needed.length > 0) {
+    const all = mergePermissions(
+      wantsEndpoint ? missingPermissions({ pid: Deno.pid }) : [],
+      needed,
+    );
+    report(
+      `${paint(`${name}: missing Deno permissions:`, "red", color)} ${permissionsText(all)}`,
+    );
+    exit(USAGE);
+    return USAGE;
+  }
 
   const endpoint = options.endpoint === false ? undefined : startEndpoint(root, name, report);
   let http: HttpListener | undefined;
@@ -218,8 +261,9 @@ export async function main(
       const why = e instanceof Error ? e.message : describe(e);
       report(`${paint("the HTTP listener failed to start:", "red", color)} ${why}`);
       if (endpoint !== undefined) await Promise.race([endpoint.close(), delay(1_000)]);
-      exit(FAILED);
-      return FAILED;
+      const code = isMistake(e) ? USAGE : FAILED;
+      exit(code);
+      return code;
     }
   }
   let recorder: Recorder | undefined;
@@ -243,15 +287,19 @@ export async function main(
   let remote: { stop(): Promise<void> } | undefined;
   if (options.remote !== undefined) {
     try {
-      remote = await options.remote.start(root);
+      remote = await options.remote.start(root, { report });
     } catch (e) {
-      report(`${paint("remote access failed to start:", "red", color)} ${errorDetail(e)}`);
+      // A mistake of the user's (config.toml, the key file, an option, a permission) is its
+      // message alone; anything else keeps its stack.
+      const mistake = isMistake(e);
+      const why = mistake ? (e as Error).message : errorDetail(e);
+      report(`${paint("remote access failed to start:", "red", color)} ${why}`);
       await Promise.race([
         Promise.all([endpoint?.close(), http?.close(), recorder?.close()]),
         delay(1_000),
       ]);
-      exit(FAILED);
-      return FAILED;
+      exit(mistake ? USAGE : FAILED);
+      return mistake ? USAGE : FAILED;
     }
   }
 
@@ -350,6 +398,32 @@ export async function main(
   return code;
 }
 
+/** Error names of mistakes in what a user configured, as the listeners throw them. */
+const MISTAKES = new Set([
+  "ConfigError",
+  "IdentityError",
+  "InvalidId52Error",
+  "UnsafeHomeError",
+  "NotCapable",
+  "PermissionDenied",
+  "TokenError",
+]);
+
+/** Whether `e` is a mistake in options, configuration files or permissions, not a failure. */
+function isMistake(e: unknown): boolean {
+  return e instanceof TypeError || e instanceof RangeError ||
+    (e instanceof Error && MISTAKES.has(e.name));
+}
+
+/** The net permission the TCP listener needs, when it is not granted. */
+function httpPermissions(http: HttpOptions): string[] {
+  const hostname = http.hostname ?? "127.0.0.1";
+  const host = http.port === 0 ? hostname : `${hostname}:${http.port}`;
+  return Deno.permissions.querySync({ name: "net", host }).state === "granted"
+    ? []
+    : [`--allow-net=${host}`];
+}
+
 function startEndpoint(
   root: Context,
   name: string,
@@ -367,8 +441,8 @@ function startEndpoint(
   };
   if (Deno.build.os === "windows") return warn("Unix sockets are not supported on Windows yet");
   try {
-    const missing = missingPermissions();
-    if (missing.length > 0) return warn(`it needs ${missing.join(" ")}`);
+    const missing = missingPermissions({ pid: Deno.pid });
+    if (missing.length > 0) return warn(`it needs ${permissionsText(missing)}`);
     return serveStatus({ root, name });
   } catch (e) {
     return warn(e instanceof Error ? e.message : String(e));

@@ -45,26 +45,65 @@ function tmpBase(): string {
 }
 
 /**
- * The permissions `localDir()` and serving a socket in it need and that are not granted, without
- * prompting: an empty list when everything is there.
+ * The Deno permissions that serving a status socket (with `pid`, this process's socket) or
+ * reading the sockets of the directory (without it) needs and that are not granted, found
+ * without prompting, all at once: an empty list when everything is there. Unix sockets are net
+ * access in Deno 2 (`unix:<path>`), and a socket's path holds its process's pid, so that one is
+ * asked as `--allow-net`.
  */
-export function missingPermissions(): string[] {
+export function missingPermissions(options: { pid?: number } = {}): string[] {
   const missing: string[] = [];
   const q = (d: Deno.PermissionDescriptor): boolean =>
     Deno.permissions.querySync(d).state === "granted";
-  if (!q({ name: "env", variable: DIR_ENV })) {
-    missing.push(`--allow-env=${DIR_ENV}`);
-    return missing;
+  const envOk = q({ name: "env", variable: DIR_ENV });
+  if (!envOk) missing.push(`--allow-env=${DIR_ENV}`);
+  const override = envOk ? Deno.env.get(DIR_ENV) : undefined;
+  let dir: string | undefined = override === "" ? undefined : override;
+  if (dir === undefined) {
+    if (!q({ name: "sys", kind: "uid" })) missing.push("--allow-sys=uid");
+    else dir = localDir();
   }
-  const override = Deno.env.get(DIR_ENV);
-  if ((override === undefined || override === "") && !q({ name: "sys", kind: "uid" })) {
-    missing.push("--allow-sys=uid");
-    return missing;
+  const shown = dir ?? "/tmp/fastn-context-<uid>";
+  if (dir === undefined || !q({ name: "read", path: dir })) missing.push(`--allow-read=${shown}`);
+  if (dir === undefined || !q({ name: "write", path: dir })) missing.push(`--allow-write=${shown}`);
+  if (!q({ name: "net" })) {
+    let sockets: string[] = [];
+    if (dir !== undefined && options.pid !== undefined) {
+      sockets = [`${dir}/${socketName(options.pid)}`];
+    } else if (dir !== undefined && q({ name: "read", path: dir })) {
+      try {
+        sockets = listSockets(dir).map((s) => s.path);
+      } catch {
+        // unreadable: asked for above
+      }
+    }
+    if (dir === undefined || sockets.some((path) => !q({ name: "net", host: `unix:${path}` }))) {
+      missing.push("--allow-net");
+    }
   }
-  const dir = localDir();
-  if (!q({ name: "read", path: dir })) missing.push(`--allow-read=${dir}`);
-  if (!q({ name: "write", path: dir })) missing.push(`--allow-write=${dir}`);
   return missing;
+}
+
+/**
+ * `missing` as one line for people: the flags, and why `--allow-net` is there.
+ */
+export function permissionsText(missing: readonly string[]): string {
+  const net = missing.includes("--allow-net")
+    ? " (--allow-net: Deno counts a Unix socket as net access to its path)"
+    : "";
+  return `${missing.join(" ")}${net}, or -A for all`;
+}
+
+/**
+ * The union of lists of missing flags, without a narrow flag that a wide one covers
+ * (`--allow-env=X` beside `--allow-env`).
+ */
+export function mergePermissions(...lists: ReadonlyArray<readonly string[]>): string[] {
+  const all = [...new Set(lists.flat())];
+  return all.filter((flag) => {
+    const eq = flag.indexOf("=");
+    return eq < 0 || !all.includes(flag.slice(0, eq));
+  });
 }
 
 /**
