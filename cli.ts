@@ -103,7 +103,9 @@ async function idCommand(args: string[]): Promise<number> {
     console.error(`cli.ts id: missing Deno permissions: ${missing.join(" ")}, or -A for all`);
     return EXIT.usage;
   }
-  const { runId } = await import("./remote.ts");
+  // Not a literal specifier: Deno does not fetch libp2p ahead of time for every command.
+  const remote = new URL("./remote.ts", import.meta.url).href;
+  const { runId } = await import(remote) as { runId(): Promise<number> };
   return await runId();
 }
 

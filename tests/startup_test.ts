@@ -185,3 +185,38 @@ Deno.test("cli.ts names every missing permission in one line, exit 2", async () 
   // with -A they run (no process: exit 1, said in one line)
   assert.deepEqual((await cli(["status"], { dir: dir.path })).code, 1);
 });
+
+Deno.test("the demo and local status load no npm package: deno info lists none", async () => {
+  for (const file of ["examples/demo.ts", "examples/service.ts", "cli.ts", "mod.ts"]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", file],
+      cwd: ROOT,
+      stdout: "piped",
+    }).output();
+    // (Its npmPackages is the lockfile's whole snapshot; the modules are what the file loads.)
+    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      modules: Array<{ kind: string; specifier: string }>;
+    };
+    const npm = info.modules.filter((m) => m.kind === "npm" || m.specifier.startsWith("npm:"));
+    assert.deepEqual(npm.map((m) => m.specifier), [], file);
+    assert.ok(info.modules.length > 0, file);
+  }
+});
+
+Deno.test("cli.ts status with an empty DENO_DIR downloads nothing from npm", async () => {
+  using dir = socketDir();
+  const denoDir = Deno.makeTempDirSync({ prefix: "fastn-deno-dir-" });
+  try {
+    await using p = start(["run", "-A", `${ROOT}cli.ts`, "status"], {
+      dir: dir.path,
+      env: { DENO_DIR: denoDir },
+    });
+    await p.closeStdin();
+    assert.deepEqual(await p.exited(), 1); // no process found
+    assert.match(p.stderr.text, /no process found/);
+    assert.doesNotMatch(p.stderr.text, /Download/);
+    assert.throws(() => Deno.statSync(`${denoDir}/npm/registry.npmjs.org`));
+  } finally {
+    Deno.removeSync(denoDir, { recursive: true });
+  }
+});

@@ -36,6 +36,17 @@ import {
 } from "../serve/socket_dir.ts";
 import { missingRemotePermissions } from "../remote/home.ts";
 
+/** The remote half, imported only for remote targets (see `deno task compile` for its include). */
+const REMOTE_COMMAND = new URL("./remote_command.ts", import.meta.url).href;
+
+/** What `remote_command.ts` gives; written here so that not even its types pull in libp2p. */
+interface RemoteCommand {
+  runRemoteStatus(
+    targets: string[],
+    options: { json: boolean; watch: boolean; color: boolean; io: CliIo },
+  ): Promise<number>;
+}
+
 /** The text of `cli.ts status --help`. */
 export const STATUS_HELP = `usage: cli.ts status [options]
        cli.ts status TARGET[,TARGET...] [-w] [--json]
@@ -102,8 +113,10 @@ export async function statusCommand(
   }
 
   if (parsed.targets.length > 0) {
-    // Only remote targets load libp2p (about 200 ms), so local status stays fast.
-    const { runRemoteStatus } = await import("./remote_command.ts");
+    // Only remote targets load libp2p (about 200 ms), so local status stays fast; and the
+    // specifier is one Deno does not follow ahead of time, so a local status (the demo's) never
+    // downloads libp2p's npm packages.
+    const { runRemoteStatus } = await import(REMOTE_COMMAND) as RemoteCommand;
     return await runRemoteStatus(parsed.targets, {
       record: parsed.record,
       json: parsed.json,
