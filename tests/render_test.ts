@@ -373,3 +373,29 @@ Deno.test("a counter line shows at most eight counters and says how many more th
     "└── Total: 1 c1, 2 c2, 3 c3, 4 c4, 5 c5, 6 c6, 7 c7, +3 more | Live: 1 session",
   );
 });
+
+Deno.test("same-named siblings show their shared counters once, on the first", () => {
+  const root = Context.root("global", { now: () => 0 });
+  const pool = root.child("pool").create();
+  for (let i = 0; i < 3; i++) {
+    const w = pool.child("worker").create();
+    w.incrementTotal("jobs", 20);
+    w.incrementLive("inflight");
+  }
+  pool.child("other").create().incrementTotal("jobs", 1);
+  const lines = renderStatus(status({ root }), { color: false }).split("\n");
+  assert.deepEqual(lines.slice(lines.indexOf("└── pool (0s active, last activity 0s ago)")), [
+    "└── pool (0s active, last activity 0s ago)",
+    "    ├── Total: 61 jobs | Live: 3 inflight",
+    "    ├── worker (0s connected, active 0s ago)",
+    '    │   └── Total: 60 jobs | Live: 3 inflight (all 3 "worker" together: they share a path)',
+    "    ├── worker (0s connected, active 0s ago)",
+    '    │   └── counters shared with the first "worker" above',
+    "    ├── worker (0s connected, active 0s ago)",
+    '    │   └── counters shared with the first "worker" above',
+    "    └── other (0s connected, active 0s ago)",
+    "        └── Total: 1 job",
+  ]);
+  // 60 jobs in all, said once: no line adds up to 180
+  assert.deepEqual(lines.filter((l) => l.includes("60 jobs")).length, 1);
+});

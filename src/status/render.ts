@@ -262,6 +262,7 @@ function treeLines(
   const inherited: Array<number | null> = [null];
   const now = status.timestamp;
   const trailers: string[] = [];
+  let shares: Map<ContextStatus, number> | undefined;
   while (items.length > 0) {
     const item = items.pop()!, depth = depths.pop()!, lead = leads.pop()!;
     const childLead = childLeads.pop()!;
@@ -275,7 +276,14 @@ function treeLines(
     out.push(head + contextLine(st, depth, paint, parentDeadline, now));
 
     // What goes under the context: its counters, its children, then folds and lock lines.
-    const counters = counterLine(st);
+    // Same-named siblings share a path and so their counters: shown once, on the first.
+    const share = shares?.get(st);
+    let counters = counterLine(st);
+    if (counters !== undefined && share !== undefined) {
+      counters = share > 0
+        ? counters + paint("dim", ` (all ${share} "${clean(st.name)}" together: they share a path)`)
+        : paint("dim", `counters shared with the first "${clean(st.name)}" above`);
+    }
     const kids = st.children ?? [];
     let shown = 0;
     trailers.length = 0;
@@ -323,6 +331,7 @@ function treeLines(
       inherited.push(null);
     }
     if (shown === 0) continue;
+    if (shown > 1) shares = sharedPaths(kids, shares);
     const lastChild = childLead + SPACE, midChild = childLead + PIPE;
     for (let i = shown - 1; i >= 0; i--) {
       const last = i === after - 1;
@@ -333,6 +342,36 @@ function treeLines(
       inherited.push(st.deadline ?? null);
     }
   }
+}
+
+/**
+ * Marks siblings that share a path (same name): the first maps to how many share it, the
+ * others to 0. Nothing is made when every path differs, the common case.
+ */
+function sharedPaths(
+  kids: readonly ContextStatus[],
+  shares: Map<ContextStatus, number> | undefined,
+): Map<ContextStatus, number> | undefined {
+  let firsts: Map<string, ContextStatus> | undefined;
+  const seen = new Set<string>();
+  for (let i = 0; i < kids.length; i++) {
+    const path = kids[i].path;
+    if (!seen.has(path)) {
+      seen.add(path);
+      continue;
+    }
+    firsts ??= new Map();
+    if (!firsts.has(path)) firsts.set(path, kids.find((k) => k.path === path)!);
+  }
+  if (firsts === undefined) return shares;
+  shares ??= new Map();
+  for (const k of kids) {
+    const first = firsts.get(k.path);
+    if (first === undefined) continue;
+    shares.set(first, (shares.get(first) ?? 0) + 1);
+    if (k !== first) shares.set(k, 0);
+  }
+  return shares;
 }
 
 function countBelow(st: ContextStatus): number {

@@ -18,6 +18,12 @@ export type { StatusWarning, WarningCode, WarningSeverity } from "./warnings.ts"
 /**
  * One context of a status, with its children. Durations are ms, times epoch ms.
  *
+ * **Same-named siblings share counters.** Siblings with the same name (a pool of `worker`s) have
+ * the same `path`, and counters are kept by path: each of them carries the same
+ * `totalCounters`, `liveCounters` and deep counters, the pool's together. A consumer that adds
+ * up counters over contexts must count each `path` once (the dashboard shows them on the first
+ * sibling, and "counters shared with the first" on the others).
+ *
  * @example Own and deep counters
  * ```ts
  * import { Context, type ContextStatus, status } from "@fastn/context";
@@ -61,7 +67,7 @@ export interface ContextStatus {
   data: Record<string, JsonValue>;
   /** Its metrics (treat as read-only). */
   metrics: Record<string, MetricValue>;
-  /** The total counters of its path, by counter name. */
+  /** The total counters of its path, by counter name (shared with same-named siblings). */
   totalCounters: Record<string, number>;
   /** The live counters of its path, by counter name. */
   liveCounters: Record<string, number>;
