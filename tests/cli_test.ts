@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { run } from "../cli.ts";
+import { statusCommand } from "../src/cli/status_command.ts";
 import { cli, DYING, exists, MAIN_APP, socketDir, start, startApp } from "./fixtures/process.ts";
 
 Deno.test("status --help prints the usage and exits 0", async () => {
@@ -164,4 +165,40 @@ Deno.test("--json gives each process's pid, name, uptime and status", async () =
   assert.ok(entry.uptimeMs >= 0);
   assert.deepEqual(entry.status.global.name, "global");
   assert.deepEqual(entry.status.global.children.map((c: { name: string }) => c.name), ["worker"]);
+});
+
+Deno.test("status -w on a terminal lets ages tick about once a second while nothing changes", async () => {
+  using dir = socketDir();
+  await using app = await startApp([MAIN_APP], { dir: dir.path });
+  const before = Deno.env.get("FASTN_CONTEXT_DIR");
+  Deno.env.set("FASTN_CONTEXT_DIR", dir.path);
+  const screens: string[] = [];
+  let wake = (): void => {};
+  const io = {
+    out: (t: string) => {
+      screens.push(t);
+      wake();
+    },
+    err: () => {},
+    isTerminal: true,
+  };
+  try {
+    const watching = statusCommand(["-w", "--pid", String(app.pid), "--no-color"], io);
+    // Three screens with no change in the process: the first status, then two ticks.
+    await new Promise<void>((resolve) => {
+      wake = () => screens.length >= 3 && resolve();
+      wake();
+    });
+    const ages = screens.slice(0, 3).map((s) => /global \(([\d.]+s) uptime/.exec(s)?.[1]);
+    const ups = screens.slice(0, 3).map((s) => / · up ([\d.]+s) ──/.exec(s)?.[1]);
+    assert.ok(ages.every((a) => a !== undefined), screens.join("\n"));
+    assert.deepEqual(new Set(ages).size, 3, `ages tick: ${ages.join(", ")}`);
+    assert.deepEqual(new Set(ups).size, 3, `uptimes tick: ${ups.join(", ")}`);
+    assert.ok(screens.every((s) => s.startsWith("\x1b[H\x1b[2J"))); // redrawn in place
+    await app.closeStdin(); // the process returns from fn and exits: the watch ends
+    assert.deepEqual(await watching, 0);
+  } finally {
+    if (before === undefined) Deno.env.delete("FASTN_CONTEXT_DIR");
+    else Deno.env.set("FASTN_CONTEXT_DIR", before);
+  }
 });

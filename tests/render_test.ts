@@ -399,3 +399,29 @@ Deno.test("same-named siblings show their shared counters once, on the first", (
   // 60 jobs in all, said once: no line adds up to 180
   assert.deepEqual(lines.filter((l) => l.includes("60 jobs")).length, 1);
 });
+
+Deno.test("renderStatus({ now }) advances every age, hold, wait and warning duration", async () => {
+  let t = T0;
+  const root = Context.root("global", { now: () => t });
+  const a = root.child("alice").create();
+  const b = root.child("bob").create();
+  const m = a.mutex("session-output-lock", 0);
+  const g = await a.spawn(() => m.lock());
+  const waiting = b.spawn(() => m.lock());
+  t += 12 * S;
+  const s = status({ root, system: NO_SYSTEM });
+  const later = renderStatus(s, { color: false, now: s.timestamp + 5 * S });
+  const then = renderStatus(s, { color: false });
+  assert.match(then, /global \(12s uptime/);
+  assert.match(later, /global \(17s uptime/);
+  assert.match(then, /HOLDS "session-output-lock" \(12s held\)/);
+  assert.match(later, /HOLDS "session-output-lock" \(17s held\)/);
+  assert.match(later, /WAITING "session-output-lock" \(17s waiting\)/);
+  assert.match(then, /Long-held lock "session-output-lock" \(12s\)/);
+  assert.match(later, /Long-held lock "session-output-lock" \(17s\)/);
+  assert.match(later, /stuck waiting for "session-output-lock" \(17s\)/);
+  assert.deepEqual(renderStatus(s, { color: false, now: s.timestamp }), then);
+  assert.throws(() => renderStatus(s, { now: NaN }), TypeError);
+  g.release();
+  (await waiting).release();
+});

@@ -251,7 +251,9 @@ async function once(
 
 interface Watched {
   readonly peer: ResolvedTarget;
-  screen: string | undefined;
+  /** The last status, and when it came by this machine's clock. */
+  status: Status | undefined;
+  receivedAt: number;
   note: string | undefined;
 }
 
@@ -279,15 +281,29 @@ async function watch(
     }
   }
 
+  // Between changes the ages tick by this machine's clock, with no request to the peer.
   const draw = (): void => {
     if (options.json) return;
+    const now = Date.now();
     const parts = watched.map((w) => {
       const head = remoteHeader(w.peer, options.color);
       if (w.note !== undefined) return `${head}\n(${w.note})`;
-      return w.screen === undefined ? `${head}\n(connecting…)` : `${head}\n${w.screen}`;
+      if (w.status === undefined) return `${head}\n(connecting…)`;
+      const screen = render(
+        w.peer,
+        w.status,
+        options.color,
+        w.status.timestamp + now - w.receivedAt,
+      );
+      return `${head}\n${screen instanceof Error ? screen.message : screen}`;
     });
     redraw(io, parts);
   };
+  const ticker = !options.json && io.isTerminal
+    ? setInterval(() => {
+      if (watched.some((w) => w.status !== undefined && w.note === undefined)) draw();
+    }, 1_000)
+    : undefined;
 
   const follow = async (w: Watched): Promise<void> => {
     try {
@@ -313,7 +329,8 @@ async function watch(
         }
         const screen = render(w.peer, status, options.color);
         if (screen instanceof Error) throw screen;
-        w.screen = screen;
+        w.status = status;
+        w.receivedAt = Date.now();
         draw();
       }
       if (!stop.signal.aborted) {
@@ -337,13 +354,14 @@ async function watch(
       io.err(`${PREFIX}: ${messageOf(p)}\n`);
       continue;
     }
-    const w: Watched = { peer: p, screen: undefined, note: undefined };
+    const w: Watched = { peer: p, status: undefined, receivedAt: 0, note: undefined };
     watched.push(w);
     runs.push(follow(w));
   }
   try {
     await Promise.all(runs);
   } finally {
+    clearInterval(ticker);
     recorder?.close();
   }
   return failed ? EXIT.failed : EXIT.ok;
@@ -351,9 +369,15 @@ async function watch(
 
 // The dashboard of a status received as JSON; a status the renderer cannot take is an error
 // about that peer, never a crash of the command.
-function render(peer: ResolvedTarget, status: Status, color: boolean): string | Error {
+function render(
+  peer: ResolvedTarget,
+  status: Status,
+  color: boolean,
+  now?: number,
+): string | Error {
   try {
-    return renderStatus(status, { color }).replace(/\n+$/, "");
+    const at = now !== undefined && Number.isFinite(now) ? now : undefined;
+    return renderStatus(status, { color, now: at }).replace(/\n+$/, "");
   } catch (e) {
     return new RemoteStatusError(
       peer.target,

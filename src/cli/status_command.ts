@@ -43,7 +43,13 @@ const REMOTE_COMMAND = new URL("./remote_command.ts", import.meta.url).href;
 interface RemoteCommand {
   runRemoteStatus(
     targets: string[],
-    options: { json: boolean; watch: boolean; color: boolean; io: CliIo },
+    options: {
+      json: boolean;
+      watch: boolean;
+      color: boolean;
+      io: CliIo;
+      record?: { path: string; maxBytes?: number };
+    },
   ): Promise<number>;
 }
 
@@ -387,9 +393,14 @@ export function header(t: Target, now: number, color: boolean): string {
 
 interface Watched {
   readonly target: Target;
-  screen: string | undefined;
+  /** The last status, and when it came by this machine's clock. */
+  status: Status | undefined;
+  receivedAt: number;
   gone: string | undefined;
 }
+
+/** How often a watch on a terminal redraws to let ages tick while nothing changes. */
+const TICK_MS = 1_000;
 
 async function watch(
   initial: Target[],
@@ -423,7 +434,9 @@ async function watch(
       recorder = undefined;
     }
   };
-  // Always the JSON, checked and made safe here, and drawn here.
+  // Always the JSON, checked and made safe here, and drawn here: between changes the ages tick
+  // by this machine's clock (the time since a status came, added to its timestamp), with no
+  // request to the process.
   const route = "/status/stream";
 
   const draw = (): void => {
@@ -433,13 +446,25 @@ async function watch(
     for (const w of [...watched.values()].sort((a, b) => a.target.pid - b.target.pid)) {
       const head = header(w.target, now, opts.color);
       if (w.gone !== undefined) parts.push(`${head}\n(${w.gone})`);
-      else if (w.screen !== undefined) parts.push(`${head}\n${w.screen.replace(/\n+$/, "")}`);
+      else if (w.status !== undefined) {
+        const at = w.status.timestamp + (now - w.receivedAt);
+        const screen = renderStatus(w.status, { color: opts.color, now: at });
+        parts.push(`${head}\n${screen.replace(/\n+$/, "")}`);
+      }
     }
     redraw(io, parts);
   };
+  // Only on a terminal, where the screen is redrawn in place; a pipe gets one screen a change.
+  const ticker = !opts.json && io.isTerminal
+    ? setInterval(() => {
+      if ([...watched.values()].some((w) => w.status !== undefined && w.gone === undefined)) {
+        draw();
+      }
+    }, TICK_MS)
+    : undefined;
 
   const follow = async (t: Target): Promise<void> => {
-    const w: Watched = { target: t, screen: undefined, gone: undefined };
+    const w: Watched = { target: t, status: undefined, receivedAt: 0, gone: undefined };
     watched.set(t.pid, w);
     try {
       const events = await openStream(t.path, route, { signal: stop.signal });
@@ -450,7 +475,8 @@ async function watch(
         if (opts.json) {
           io.out(jsonText({ ...processFields(t, Date.now()), status: received }) + "\n");
         } else {
-          w.screen = renderStatus(received, { color: opts.color });
+          w.status = received;
+          w.receivedAt = Date.now();
           draw();
         }
       }
@@ -472,6 +498,7 @@ async function watch(
   try {
     await Promise.all(initial.map(follow));
   } finally {
+    clearInterval(ticker);
     recorder?.close();
   }
   return failed ? EXIT.failed : EXIT.ok;

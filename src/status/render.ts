@@ -11,7 +11,7 @@ import type { MetricValue } from "../core/metric.ts";
 import { describe, safeText } from "../core/names.ts";
 import type { ContextStatus, LockStatus, LockWaiter, Status } from "./types.ts";
 import type { SystemMetrics } from "./system_metrics.ts";
-import { shortRef, type StatusWarning } from "./warnings.ts";
+import { messageAt, shortRef, type StatusWarning } from "./warnings.ts";
 
 /**
  * Options of {@linkcode renderStatus}.
@@ -47,6 +47,13 @@ export interface RenderOptions {
    * @default {20}
    */
   maxItems?: number;
+  /**
+   * The time to draw the status at, in the status's clock (epoch ms): every age, hold, wait and
+   * the durations in warnings advance by `now - status.timestamp`. A watcher that redraws a
+   * status it got a while ago passes `status.timestamp` plus the time since it arrived.
+   * @default {status.timestamp (the ages as the status has them)}
+   */
+  now?: number;
 }
 
 /** A context idle this long shows `idle …` instead of `active … ago`. */
@@ -116,31 +123,37 @@ export function renderStatus(status: Status, options: RenderOptions = {}): strin
   const maxChildren = limit(options.maxChildren, 50, "options.maxChildren", 1);
   const maxItems = limit(options.maxItems, 20, "options.maxItems", 1);
   const paint = color ? ansi : plain;
+  const now = options.now;
+  if (now !== undefined && (typeof now !== "number" || !Number.isFinite(now))) {
+    throw new TypeError(`options.now must be a finite number, got ${describe(now)}`);
+  }
+  const at = status.timestamp;
+  const shift = now === undefined || typeof at !== "number" ? 0 : Math.max(0, now - at);
 
   const out = new Lines();
   out.push(paint(["bold", "blue"], "fastn Status Dashboard"));
-  if (status.system) systemLines(status.system, out);
+  if (status.system) systemLines(status.system, out, shift);
   out.push("");
-  treeLines(status, paint, maxDepth, maxChildren, out);
+  treeLines(status, paint, maxDepth, maxChildren, out, shift);
 
   const locks = status.activeLocks ?? [];
   if (locks.length > 0) {
     out.push("");
     out.push(`🔒 Active Locks (${locks.length}):`);
-    list(locks, maxItems, out, (l) => lockEntry(l, paint));
+    list(locks, maxItems, out, (l) => lockEntry(l, paint, shift));
   }
   const waiters = status.lockWaiters ?? [];
   if (waiters.length > 0) {
     out.push("");
     out.push(`⏳ Lock Waiters (${waiters.length}):`);
-    list(waiters, maxItems, out, (w) => waiterEntry(w, paint));
+    list(waiters, maxItems, out, (w) => waiterEntry(w, paint, shift));
   }
   const warnings = status.warnings ?? [];
   const normal = systemSummary(status.system, warnings);
   if (warnings.length > 0) {
     out.push("");
     out.push(`⚠️ Warnings (${warnings.length}):`);
-    list(warnings, maxItems, out, (w) => warningEntry(w, paint));
+    list(warnings, maxItems, out, (w) => warningEntry(w, paint, at, shift));
     if (normal !== undefined) out.push(`  - ${normal}`);
   }
   return out.text();
@@ -183,7 +196,7 @@ function limit(value: unknown, fallback: number, name: string, min: number): num
   return value;
 }
 
-function systemLines(s: SystemMetrics, out: Lines): void {
+function systemLines(s: SystemMetrics, out: Lines, shift: number): void {
   const cpu = s.cpuUsagePercent === null ? "n/a" : formatPercent(s.cpuUsagePercent, true);
   out.push(
     `System: CPU ${cpu} | RAM ${usage(s.memoryUsedBytes, s.memoryTotalBytes)} | Disk ${
@@ -194,7 +207,7 @@ function systemLines(s: SystemMetrics, out: Lines): void {
     ? "n/a"
     : `↓ ${formatBytes(s.networkRxBytesPerSec)}/s ↑ ${formatBytes(s.networkTxBytesPerSec)}/s`;
   out.push(
-    `Network: ${net} | Uptime ${s.uptimeMs === null ? "n/a" : formatDuration(s.uptimeMs)}`,
+    `Network: ${net} | Uptime ${s.uptimeMs === null ? "n/a" : formatDuration(s.uptimeMs + shift)}`,
   );
   if (s.processRssBytes !== null || s.processHeapUsedBytes !== null) {
     const rss = s.processRssBytes === null ? "n/a" : formatBytes(s.processRssBytes);
@@ -250,6 +263,7 @@ function treeLines(
   maxDepth: number,
   maxChildren: number,
   out: Lines,
+  shift: number,
 ): void {
   const locks = status.activeLocks ?? [];
   const waiters = status.lockWaiters ?? [];
@@ -260,7 +274,7 @@ function treeLines(
   const childLeads: string[] = [""];
   // The deadline of each item's parent: a context shows a deadline only where it is its own.
   const inherited: Array<number | null> = [null];
-  const now = status.timestamp;
+  const now = typeof status.timestamp === "number" ? status.timestamp + shift : status.timestamp;
   const trailers: string[] = [];
   let shares: Map<ContextStatus, number> | undefined;
   while (items.length > 0) {
@@ -273,7 +287,7 @@ function treeLines(
       continue;
     }
     const st = item;
-    out.push(head + contextLine(st, depth, paint, parentDeadline, now));
+    out.push(head + contextLine(st, depth, paint, parentDeadline, now, shift));
 
     // What goes under the context: its counters, its children, then folds and lock lines.
     // Same-named siblings share a path and so their counters: shown once, on the first.
@@ -305,13 +319,13 @@ function treeLines(
     if (held !== undefined) {
       for (let i = 0; i < held.length; i++) {
         const l = locks[held[i]];
-        if (l !== undefined) trailers.push(holdsLine(l, paint));
+        if (l !== undefined) trailers.push(holdsLine(l, paint, shift));
       }
     }
     if (waited !== undefined) {
       for (let i = 0; i < waited.length; i++) {
         const w = waiters[waited[i]];
-        if (w !== undefined) trailers.push(waitsLine(w, paint));
+        if (w !== undefined) trailers.push(waitsLine(w, paint, shift));
       }
     }
 
@@ -391,8 +405,10 @@ function contextLine(
   paint: Paint,
   parentDeadline: number | null,
   now: number,
+  shift: number,
 ): string {
-  const idle = st.idleMs >= IDLE_AFTER_MS;
+  const durationMs = st.durationMs + shift, idleMs = st.idleMs + shift;
+  const idle = idleMs >= IDLE_AFTER_MS;
   // A service is "active" for its age, as the design draws it, unless it is idle: then "up",
   // so that a line never says both "active" and "idle".
   const role = depth === 0
@@ -402,14 +418,14 @@ function contextLine(
     : st.running > 0
     ? " running"
     : " connected";
-  let line = paint("bold", safeText(st.name)) + " (" + formatDuration(st.durationMs) + role;
-  if (idle) line += ", idle " + formatDuration(st.idleMs);
-  else if (depth === 1) line += ", last activity " + formatDuration(st.idleMs) + " ago";
-  else if (role !== " running") line += ", active " + formatDuration(st.idleMs) + " ago";
+  let line = paint("bold", safeText(st.name)) + " (" + formatDuration(durationMs) + role;
+  if (idle) line += ", idle " + formatDuration(idleMs);
+  else if (depth === 1) line += ", last activity " + formatDuration(idleMs) + " ago";
+  else if (role !== " running") line += ", active " + formatDuration(idleMs) + " ago";
   if (st.cancelled) {
     let c = "cancelled";
     if (st.cancelledAt !== null && st.createdAt !== undefined) {
-      const ago = st.createdAt + st.durationMs - st.cancelledAt;
+      const ago = st.createdAt + durationMs - st.cancelledAt;
       c += ` ${formatDuration(ago)} ago`;
     }
     if (st.cancelReason !== null && st.cancelReason !== undefined) {
@@ -580,17 +596,17 @@ function modeText(kind: string, mode: string, permits: number, capacity?: number
   return "";
 }
 
-function holdsLine(l: LockStatus, paint: Paint): string {
+function holdsLine(l: LockStatus, paint: Paint, shift: number): string {
   const mode = modeText(l.kind, l.mode, l.permits);
-  const held = red(l.longHeld, `${formatDuration(l.heldMs)} held`, paint);
+  const held = red(l.longHeld, `${formatDuration(l.heldMs + shift)} held`, paint);
   return `🔒 HOLDS "${paint("cyan", safeText(l.lockName ?? l.name))}" (${
     mode ? `${mode}, ` : ""
   }${held})${l.longHeld ? paint("red", " ⚠️ LONG HELD") : ""}`;
 }
 
-function waitsLine(w: LockWaiter, paint: Paint): string {
+function waitsLine(w: LockWaiter, paint: Paint, shift: number): string {
   const mode = modeText(w.kind, w.mode, w.permits);
-  const waiting = red(w.stuck, `${formatDuration(w.waitingMs)} waiting`, paint);
+  const waiting = red(w.stuck, `${formatDuration(w.waitingMs + shift)} waiting`, paint);
   return `⏳ WAITING "${paint("cyan", safeText(w.lockName))}" (${
     mode ? `${mode}, ` : ""
   }${waiting})${flags(w, paint)}`;
@@ -605,9 +621,9 @@ function flags(w: LockWaiter, paint: Paint): string {
   return w.stuck ? paint("red", " ⚠️ STUCK") : "";
 }
 
-function lockEntry(l: LockStatus, paint: Paint): string {
+function lockEntry(l: LockStatus, paint: Paint, shift: number): string {
   const mode = modeText(l.kind, l.mode, l.permits, l.capacity);
-  const dur = red(l.longHeld, formatDuration(l.heldMs), paint);
+  const dur = red(l.longHeld, formatDuration(l.heldMs + shift), paint);
   const flag = l.leaked
     ? paint("red", " ⚠️ LEAKED (holder ended)")
     : l.longHeld
@@ -618,9 +634,9 @@ function lockEntry(l: LockStatus, paint: Paint): string {
   } (${dur})${flag}`;
 }
 
-function waiterEntry(w: LockWaiter, paint: Paint): string {
+function waiterEntry(w: LockWaiter, paint: Paint, shift: number): string {
   const mode = modeText(w.kind, w.mode, w.permits);
-  const dur = red(w.stuck, formatDuration(w.waitingMs), paint);
+  const dur = red(w.stuck, formatDuration(w.waitingMs + shift), paint);
   return `${safeText(shortRef(w.waiter))} waiting for "${paint("cyan", safeText(w.lockName))}"${
     mode ? ` (${mode})` : ""
   } (${dur})${flags(w, paint)}`;
@@ -633,9 +649,10 @@ const TONES: Record<string, Parameters<typeof styleText>[0]> = {
   info: "dim",
 };
 
-function warningEntry(w: StatusWarning, paint: Paint): string {
+function warningEntry(w: StatusWarning, paint: Paint, at: number, shift: number): string {
+  const message = shift > 0 ? messageAt(w, at, at + shift) : w.message;
   return `${ICONS[w.severity] ?? "⚠️"} ${
-    paint(TONES[w.severity] ?? "yellow", cleanMessage(w.message))
+    paint(TONES[w.severity] ?? "yellow", cleanMessage(message))
   }`;
 }
 

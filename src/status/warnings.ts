@@ -95,6 +95,12 @@ export interface StatusWarning {
   contextPath: string;
   /** Every context path the warning concerns, `contextPath` first (a deadlock names them all). */
   paths: string[];
+  /**
+   * When the condition began (epoch ms), for a warning whose message says how long it has
+   * lasted (a lock held, a wait, a cancel ignored, a failure's age): that duration is the
+   * status's `timestamp` minus `since`, so a reader that redraws later can advance it.
+   */
+  since?: number;
 }
 
 /** A held lock as the snapshot collects it.
@@ -198,6 +204,7 @@ export function collectWarnings(input: WarningInput): WarningResult {
           formatDuration(h.heldMs)
         } held)`,
         [h.context.path],
+        h.since,
       ));
       continue;
     }
@@ -210,6 +217,7 @@ export function collectWarnings(input: WarningInput): WarningResult {
           critical ? "a deadlock" : "deadlock or blocked I/O"
         }`,
         [h.context.path],
+        h.since,
       ));
       if (!critical) soon(h.since + config.criticalHeldLockMs + 1);
     } else {
@@ -228,6 +236,7 @@ export function collectWarnings(input: WarningInput): WarningResult {
           formatDuration(w.waitingMs)
         })${holders.length > 0 ? `, held by ${holders.join(", ")}` : ""}`,
         [w.context.path, ...w.holders.map((c) => c.path)],
+        w.since,
       ));
     } else {
       soon(w.since + config.stuckWaiterMs + 1);
@@ -275,6 +284,7 @@ function ignoringCancellation(
           formatDuration(late)
         } after ${after}${why}`,
         [ctx.path],
+        c.cancelledAt,
       ));
     } else if (c.children > 0 && !covered.has(ctx)) {
       flagged.push(warn(
@@ -284,6 +294,7 @@ function ignoringCancellation(
           c.children === 1 ? "" : "s"
         } ${formatDuration(late)} after ${after}${why}`,
         [ctx.path],
+        c.cancelledAt,
       ));
     } else if (!covered.has(ctx)) {
       continue;
@@ -312,6 +323,7 @@ function recentEvents(
         clip(f.message, 200)
       }`,
       [f.contextPath],
+      f.at,
     ));
   }
   // One warning per path and counter, however often it happened.
@@ -358,8 +370,36 @@ function warn(
   severity: WarningSeverity,
   message: string,
   paths: string[],
+  since?: number,
 ): StatusWarning {
-  return { code, severity, message, contextPath: paths[0], paths };
+  const w: StatusWarning = { code, severity, message, contextPath: paths[0], paths };
+  if (since !== undefined) w.since = since;
+  return w;
+}
+
+/**
+ * A warning's message as of `now`: the duration it gives (the status's `timestamp` minus the
+ * warning's `since`) advanced to `now - since`. Messages of warnings without `since`, or
+ * without that duration in them, are returned as they are.
+ * @internal
+ */
+export function messageAt(w: StatusWarning, timestamp: number, now: number): string {
+  if (w.since === undefined || now <= timestamp) return w.message;
+  const then = formatDuration(Math.max(0, timestamp - w.since));
+  const later = formatDuration(Math.max(0, now - w.since));
+  if (then === later) return w.message;
+  const at = findToken(w.message, then);
+  return at < 0 ? w.message : w.message.slice(0, at) + later + w.message.slice(at + then.length);
+}
+
+// The first place `token` stands alone in `text` (not inside a longer number or word).
+function findToken(text: string, token: string): number {
+  for (let at = text.indexOf(token); at >= 0; at = text.indexOf(token, at + 1)) {
+    const before = at === 0 ? "" : text[at - 1];
+    const after = text[at + token.length] ?? "";
+    if (!/[\w.]/.test(before) && !/[\w]/.test(after)) return at;
+  }
+  return -1;
 }
 
 /**
