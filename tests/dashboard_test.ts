@@ -224,7 +224,8 @@ browserTest(
       await page.locator(".ctx .chip", { hasText: new RegExp(`^requests ${sent}$`) })
         .waitFor({ timeout: 4_000 });
     }
-    await page.locator("#counter").selectOption("all · requests");
+    // The rate panel shows the busiest counter by itself.
+    assert.deepEqual(await page.locator("#counter").inputValue(), "all · requests");
     await page.locator("#proc").getByText("service.ts").waitFor({ timeout: 2_000 });
     Deno.mkdirSync(`${ROOT}docs`, { recursive: true });
     // The README's picture is refreshed on request only, so a test run leaves the checkout clean.
@@ -238,3 +239,108 @@ browserTest(
     assert.deepEqual(await app.exited(), 0, app.stderr.text);
   },
 );
+
+browserTest(
+  "warning cards tick with the lock tables' clock, and paths read as in the CLI, broken only at a /",
+  async () => {
+    const before = configure();
+    configure({ longHeldLockMs: 200, stuckWaiterMs: 200 });
+    try {
+      const root = Context.root("global");
+      await using d = await openDashboard(root);
+      await d.page.setViewportSize({ width: 700, height: 900 });
+      const session = root.child("remote-access-listener").create().child("alice@bv478gen")
+        .create();
+      const output = session.mutex("session-output-lock", {});
+      const guard = await session.child("stdout-handler").create().spawn(() => output.lock());
+      const waiting = session.child("stderr-stream").create().spawn(() => output.lock());
+
+      const card = d.page.locator('ul.warnings li[data-code="lock-held-long"]');
+      await card.locator(".age").waitFor({ timeout: 3_000 });
+      // One clock: the card's age and the lock table's age read the same, and both move on
+      // while no status comes.
+      const read = (): Promise<[string, string]> =>
+        d.page.evaluate(() => {
+          const { document } = globalThis as unknown as PageGlobals;
+          return [
+            document.querySelector('ul.warnings li[data-code="lock-held-long"] .age')
+              ?.textContent ?? "",
+            document.querySelector("tr.holder td:last-child .age")?.textContent ?? "",
+          ] as [string, string];
+        });
+      const [cardAge, tableAge] = await read();
+      assert.deepEqual(cardAge, tableAge);
+      await d.page.waitForFunction(
+        (first) => {
+          const { document } = globalThis as unknown as PageGlobals;
+          return document.querySelector('ul.warnings li[data-code="lock-held-long"] .age')
+            ?.textContent !== first;
+        },
+        cardAge,
+        { timeout: 3_000 },
+      );
+      const [cardLater, tableLater] = await read();
+      assert.deepEqual(cardLater, tableLater);
+
+      // The CLI's path form, and no name broken inside.
+      const holder = await d.page.locator("tr.holder td").nth(2).textContent();
+      assert.deepEqual(holder, "alice@bv478gen/stdout-handler");
+      const waiter = await d.page.locator("tr.waiter td").nth(1).textContent();
+      assert.deepEqual(waiter, "alice@bv478gen/stderr-stream");
+      assert.match((await card.textContent()) ?? "", /held by alice@bv478gen\/stdout-handler/);
+      const broken = await d.page.locator("td.path .seg, ul.warnings .seg").evaluateAll((segs) =>
+        segs.filter((s) =>
+          (s as unknown as { getClientRects(): unknown[] }).getClientRects().length > 1
+        )
+          .length
+      );
+      assert.deepEqual(broken, 0);
+      const overflowing = await d.page.locator("ul.warnings li").evaluateAll((lis) =>
+        lis.filter((li) => {
+          const e = li as unknown as { scrollWidth: number; clientWidth: number };
+          return e.scrollWidth > e.clientWidth;
+        }).length
+      );
+      assert.deepEqual(overflowing, 0);
+
+      guard.release();
+      (await waiting).release();
+    } finally {
+      configure(before);
+    }
+  },
+);
+
+browserTest("the rate panel starts on the busiest counter, not a flat one", async () => {
+  const root = Context.root("global");
+  const quiet = root.child("quiet").create();
+  quiet.incrementTotal("bad_requests");
+  await using d = await openDashboard(root);
+  assert.deepEqual(await d.page.locator("#counter").inputValue(), "all · bad_requests");
+  const proxy = root.child("http-proxy").create();
+  for (let round = 1; round <= 3; round++) {
+    proxy.incrementTotal("requests", 10);
+    await d.page.locator(".ctx .chip", { hasText: new RegExp(`^requests ${round * 10}$`) })
+      .waitFor({ timeout: 4_000 });
+  }
+  assert.deepEqual(await d.page.locator("#counter").inputValue(), "all · requests");
+  // A counter someone picked stays picked.
+  await d.page.locator("#counter").selectOption("all · bad_requests");
+  proxy.incrementTotal("requests", 10);
+  await d.page.locator(".ctx .chip", { hasText: /^requests 40$/ }).waitFor({ timeout: 4_000 });
+  assert.deepEqual(await d.page.locator("#counter").inputValue(), "all · bad_requests");
+});
+
+browserTest("same-named siblings show their shared counters once, on the first", async () => {
+  const root = Context.root("global");
+  const pool = root.child("pool").create();
+  for (let i = 0; i < 3; i++) pool.child("worker").create().incrementTotal("jobs", 20);
+  await using d = await openDashboard(root);
+  const rows = d.page.locator(`${ctxRow("global.pool.worker")} > .row`);
+  await rows.nth(2).waitFor({ timeout: 2_000 });
+  const texts = await rows.allTextContents();
+  assert.match(texts[0], /all 3 worker together:.*jobs 60/);
+  assert.match(texts[1], /counters shared with the first worker/);
+  assert.match(texts[2], /counters shared with the first worker/);
+  assert.doesNotMatch(texts[1] + texts[2], /jobs 60/);
+});

@@ -82,14 +82,16 @@ th { text-align: left; font-weight: 500; color: var(--muted); border-bottom: 1px
   padding: 3px 6px; }
 td { padding: 3px 6px; border-bottom: 1px solid var(--line); vertical-align: top;
   white-space: nowrap; }
-td.path { white-space: normal; overflow-wrap: anywhere; }
+td.path { white-space: normal; }
+.seg { white-space: nowrap; }
 h3 { font-size: 12px; color: var(--muted); margin: 10px 0 4px; font-weight: 500; }
 ul.warnings { list-style: none; padding: 0; margin: 0; }
 ul.warnings li { padding: 4px 8px; border-radius: 4px; margin-bottom: 4px; }
 ul.warnings li.sev-warning { background: var(--warn-bg); color: var(--warn); }
 ul.warnings li.sev-critical { background: var(--crit-bg); color: var(--crit); }
 ul.warnings li.sev-info { background: var(--chip); }
-ul.warnings .code { font-weight: 600; margin-right: 6px; }
+ul.warnings .code { font-weight: 600; margin-right: 6px; white-space: nowrap; }
+ul.warnings .age { color: inherit; }
 .gauges { display: grid; grid-template-columns: 1fr 1fr; gap: 8px 16px; }
 .gauge .label { display: flex; justify-content: space-between; font-size: 12px; }
 .gauge .label span:first-child { color: var(--muted); }
@@ -174,7 +176,7 @@ label.open input { display: none; }
   const $ = (id) => document.getElementById(id);
   const state = {
     status: null, skew: 0, receivedAt: 0, collapsed: new Set(), history: [], selected: "",
-    token: null, connected: false, replay: null, live: null,
+    token: null, connected: false, replay: null, live: null, picked: false,
   };
 
   // A token in the fragment (#token=...) is kept for this tab and taken out of the address bar.
@@ -209,16 +211,50 @@ label.open input { display: none; }
     return el;
   }
 
+  // As formatDuration() of the CLI: the same text for the same time (warnings' durations are
+  // found in their messages by it).
+  const UNITS = [[86400000, "d"], [3600000, "h"], [60000, "m"], [1000, "s"]];
   function duration(ms) {
-    if (!(ms > 0)) return "0s";
-    if (ms < 1000) return Math.round(ms) + "ms";
-    const sec = Math.floor(ms / 1000);
-    if (sec < 60) return (ms < 10000 ? (ms / 1000).toFixed(1) : String(sec)) + "s";
-    const min = Math.floor(sec / 60);
-    if (min < 60) return min + "m " + String(sec % 60).padStart(2, "0") + "s";
-    const hr = Math.floor(min / 60);
-    if (hr < 24) return hr + "h " + String(min % 60).padStart(2, "0") + "m";
-    return Math.floor(hr / 24) + "d " + (hr % 24) + "h";
+    if (!(ms > 0)) return ms === Infinity ? "∞" : "0s";
+    if (ms === Infinity) return "∞";
+    const tenths = Math.round(ms / 100);
+    if (tenths < 600) return tenths % 10 === 0 ? tenths / 10 + "s" : Math.floor(tenths / 10) + "." + (tenths % 10) + "s";
+    let rest = Math.round(ms / 1000) * 1000;
+    const parts = [];
+    for (const [size, unit] of UNITS) {
+      if (parts.length === 0 && rest < size) continue;
+      const n = Math.floor(rest / size);
+      rest -= n * size;
+      parts.push(n + unit);
+      if (parts.length === 3) break;
+    }
+    while (parts.length > 1 && parts[parts.length - 1].startsWith("0")) parts.pop();
+    return parts.join(" ");
+  }
+  // A context path as the CLI writes it: its last two names, unescaped ("alice@bv478gen/stderr-stream"),
+  // each kept whole when a line breaks (only after a "/"); the whole path in the tooltip.
+  const unescape = (seg) => seg.replace(/%2E/g, ".").replace(/%2A/g, "*").replace(/%25/g, "%");
+  function shortRef(path) {
+    const segs = String(path).split(".").map(unescape);
+    return segs.slice(-2).join("/");
+  }
+  function ref(path) {
+    const parts = shortRef(path).split("/");
+    const kids = [];
+    parts.forEach((p, i) => {
+      if (i > 0) kids.push("/", h("wbr"));
+      kids.push(h("span", { class: "seg" }, p));
+    });
+    return h("span", { class: "ref", title: String(path).split(".").map(unescape).join(" / ") }, kids);
+  }
+  const whole = (text) => h("span", { class: "seg" }, text);
+  // Text whose words hold names and paths: a line breaks between words or after a "/", never
+  // at a hyphen inside a name ("session-output-lock").
+  function words(text) {
+    return String(text).split(/(\\s+)/).map((w) => {
+      if (w === "" || /^\\s+$/.test(w) || !/[-/]/.test(w)) return w;
+      return w.split("/").map((p, i) => [i > 0 ? ["/", h("wbr")] : null, p === "" ? null : whole(p)]);
+    });
   }
   function bytes(n) {
     const units = ["B", "KB", "MB", "GB", "TB", "PB"];
@@ -249,7 +285,8 @@ label.open input { display: none; }
   function renderTree(st) {
     const tree = $("tree");
     let count = 0;
-    const node = (c, parentDeadline) => {
+    // Same-named siblings share a path, so their counters: shown once, on the first.
+    const node = (c, parentDeadline, share) => {
       count++;
       const kids = c.children || [];
       const collapsed = state.collapsed.has(c.path);
@@ -278,8 +315,14 @@ label.open input { display: none; }
           }, (w.deadlocked ? "deadlocked on " : "waits for ") + w.lockName));
         }
       }
-      for (const [k, v] of Object.entries(c.totalCounters || {})) chips.push(h("span", { class: "chip" }, k + " " + num(v)));
-      for (const [k, v] of Object.entries(c.liveCounters || {})) chips.push(h("span", { class: "chip" }, "live " + k + " " + num(v)));
+      const counters = Object.keys(c.totalCounters || {}).length + Object.keys(c.liveCounters || {}).length;
+      if (share === 0 && counters > 0) {
+        chips.push(h("span", { class: "chip shared" }, "counters shared with the first " + c.name));
+      } else {
+        if (share > 1 && counters > 0) chips.push(h("span", { class: "chip shared" }, "all " + share + " " + c.name + " together:"));
+        for (const [k, v] of Object.entries(c.totalCounters || {})) chips.push(h("span", { class: "chip" }, k + " " + num(v)));
+        for (const [k, v] of Object.entries(c.liveCounters || {})) chips.push(h("span", { class: "chip" }, "live " + k + " " + num(v)));
+      }
       for (const [k, v] of Object.entries(c.metrics || {})) chips.push(h("span", { class: "chip" }, k + " " + metric(v)));
       for (const [k, v] of Object.entries(c.data || {})) chips.push(h("span", { class: "chip" }, k + "=" + json(v)));
       const toggle = h("button", {
@@ -292,16 +335,26 @@ label.open input { display: none; }
         },
       }, collapsed ? "▸" : "▾");
       const shown = kids.slice(0, MAX_CHILDREN);
+      const sharing = new Map();
+      for (const k of shown) sharing.set(k.path, (sharing.get(k.path) || 0) + 1);
+      const firstSeen = new Set();
+      const shareOf = (k) => {
+        const n = sharing.get(k.path);
+        if (n < 2) return undefined;
+        if (firstSeen.has(k.path)) return 0;
+        firstSeen.add(k.path);
+        return n;
+      };
       return h("li", {
         class: "ctx" + (collapsed ? " collapsed" : "") + (c.cancelled ? " cancelled" : ""),
         "data-path": c.path,
       },
         h("div", { class: "row" }, toggle, h("span", { class: "name" }, c.name), age(c.createdAt), chips),
-        kids.length === 0 ? null : h("ul", {}, shown.map((k) => node(k, c.deadline ?? null)),
+        kids.length === 0 ? null : h("ul", {}, shown.map((k) => node(k, c.deadline ?? null, shareOf(k))),
           kids.length > shown.length ? h("li", { class: "empty" }, "… " + (kids.length - shown.length) + " more") : null),
       );
     };
-    tree.replaceChildren(node(st.global, null));
+    tree.replaceChildren(node(st.global, null, undefined));
     $("ctx-count").textContent = String(count);
   }
 
@@ -314,8 +367,22 @@ label.open input { display: none; }
       return;
     }
     list.replaceChildren(...st.warnings.map((w) =>
-      h("li", { class: "sev-" + w.severity, "data-code": w.code }, h("span", { class: "code" }, w.code), w.message)
+      h("li", { class: "sev-" + w.severity, "data-code": w.code }, h("span", { class: "code" }, w.code), warningText(w, st))
     ));
+  }
+
+  // A warning's message with the duration it gives (the status's time minus its since) as an
+  // age that ticks with the page's one clock, like the lock tables.
+  function warningText(w, st) {
+    if (typeof w.since !== "number") return words(w.message);
+    const then = duration(Math.max(0, st.timestamp - w.since));
+    for (let at = w.message.indexOf(then); at >= 0; at = w.message.indexOf(then, at + 1)) {
+      const before = at === 0 ? "" : w.message[at - 1];
+      const after = w.message[at + then.length] || "";
+      if (/[\\w.]/.test(before) || /\\w/.test(after)) continue;
+      return [words(w.message.slice(0, at)), age(w.since), words(w.message.slice(at + then.length))];
+    }
+    return words(w.message);
   }
 
   function renderLocks(st) {
@@ -326,8 +393,8 @@ label.open input { display: none; }
         st.activeLocks.map((l) => h("tr", {
           class: "holder" + (l.leaked ? " crit" : l.longHeld ? " warn" : ""), "data-lock": l.lockName ?? l.name,
         },
-          h("td", { class: "path" }, l.lockName ?? l.name), h("td", {}, l.kind + (l.kind === "semaphore" ? " " + l.permits + "/" + l.capacity : l.mode === "exclusive" ? "" : " " + l.mode)),
-          h("td", { class: "path" }, (l.holder ?? l.heldBy) + (l.leaked ? " (ended: leaked guard)" : "")), h("td", {}, age(l.since))))));
+          h("td", { class: "path" }, whole(l.lockName ?? l.name)), h("td", {}, l.kind + (l.kind === "semaphore" ? " " + l.permits + "/" + l.capacity : l.mode === "exclusive" ? "" : " " + l.mode)),
+          h("td", { class: "path" }, ref(l.holder ?? l.heldBy), l.leaked ? " (ended: leaked guard)" : ""), h("td", {}, age(l.since))))));
     $("waiters").replaceChildren(st.lockWaiters.length === 0 ? h("p", { class: "empty" }, "nobody waits") :
       h("table", {},
         h("tr", {}, h("th", {}, "lock"), h("th", {}, "waiter"), h("th", {}, "held by"), h("th", {}, "waiting")),
@@ -335,8 +402,10 @@ label.open input { display: none; }
           class: "waiter" + (w.deadlocked ? " deadlocked crit" : w.stuck ? " stuck warn" : ""),
           "data-waiter": w.waiter, "data-lock": w.lockName,
         },
-          h("td", { class: "path" }, w.lockName + (w.deadlocked ? " (deadlock)" : "")),
-          h("td", { class: "path" }, w.waiter), h("td", { class: "path" }, (w.holders ?? w.heldBy).join(", ")), h("td", {}, age(w.since))))));
+          h("td", { class: "path" }, whole(w.lockName), w.deadlocked ? " (deadlock)" : ""),
+          h("td", { class: "path" }, ref(w.waiter)),
+          h("td", { class: "path" }, (w.holders ?? w.heldBy).map((p, i) => [i > 0 ? ", " : null, ref(p)])),
+          h("td", {}, age(w.since))))));
   }
 
   function gauge(label, text, ratio, title) {
@@ -386,14 +455,27 @@ label.open input { display: none; }
     while (state.history.length > 2 && state.history[1].t < st.timestamp - WINDOW_MS) state.history.shift();
     const select = $("counter");
     const keys = [...values.keys()];
-    if (!state.selected || !values.has(state.selected)) {
-      state.selected = keys.find((k) => k.startsWith("all · ")) || keys[0] || "";
-    }
+    // Until someone picks one, the chart shows the counter that grew most over the window (a
+    // whole-tree total first when several grew as much): a flat zero says nothing.
+    if (!state.picked || !values.has(state.selected)) state.selected = busiest(keys);
     const known = [...select.options].map((o) => o.value).join("\\n");
     if (known !== keys.join("\\n")) {
       select.replaceChildren(...keys.map((k) => h("option", { value: k }, k)));
     }
     select.value = state.selected;
+  }
+
+  function busiest(keys) {
+    const first = state.history[0], last = state.history[state.history.length - 1];
+    let best = keys.find((k) => k.startsWith("all · ")) || keys[0] || "", most = 0;
+    for (const k of keys) {
+      const grew = (last.values.get(k) || 0) - (first.values.get(k) || 0);
+      if (grew > most || (grew === most && grew > 0 && k.startsWith("all · ") && !best.startsWith("all · "))) {
+        best = k;
+        most = grew;
+      }
+    }
+    return best;
   }
 
   function drawChart() {
@@ -554,6 +636,7 @@ label.open input { display: none; }
   });
   $("counter").addEventListener("change", (e) => {
     state.selected = e.target.value;
+    state.picked = true;
     drawChart();
   });
   $("expand-all").addEventListener("click", () => {
