@@ -5,6 +5,30 @@
  *
  * Importing this module loads no npm package, opens no file and touches no network.
  *
+ * ## The API at a glance
+ *
+ * - **Contexts**: {@linkcode Context} (`Context.root()`, `ctx.child(name)` gives a
+ *   {@linkcode ContextBuilder}, then `.spawn(fn)` or `.create()`; `cancel()`, `signal`,
+ *   `wait()`), {@linkcode current} (the running task's
+ *   context), {@linkcode global} (the application's root), {@linkcode bind},
+ *   {@linkcode CancelledError}, {@linkcode ContextEndedError}. Data and metrics:
+ *   `ctx.setData()`, `ctx.addMetric()` with {@linkcode Metric}.
+ * - **Counters**: `ctx.incrementTotal()`, `ctx.incrementLive()`, `ctx.getTotal()`, and
+ *   {@linkcode counters} for every key under a path.
+ * - **Locks**: `ctx.mutex()`, `ctx.rwlock()`, `ctx.semaphore()` ({@linkcode ContextMutex},
+ *   {@linkcode ContextRwLock}, {@linkcode ContextSemaphore}), {@linkcode LockTimeoutError},
+ *   deadlocks reported to {@linkcode onDeadlock}.
+ * - **Status**: {@linkcode status} (a {@linkcode Status}; `String()` of it is the dashboard),
+ *   {@linkcode statusJson}, {@linkcode statusStream}, {@linkcode renderStatus},
+ *   {@linkcode openMetrics} for Prometheus; thresholds of warnings with {@linkcode configure}.
+ * - **main()**: {@linkcode main} runs the application, turns SIGINT/SIGTERM into a graceful
+ *   shutdown, and serves the status on a Unix socket (and on TCP with
+ *   {@linkcode MainOptions.http}: a live web dashboard and `/metrics`).
+ * - **The command line**: `deno run -A jsr:@fastn/context/cli status` (or `cli.ts status` in a
+ *   clone) shows every local `main()` process; `@fastn/context/cli` exports `run()`.
+ * - **Remote status**: `@fastn/context/remote` (`remoteAccess()` for `main()`,
+ *   `fetchRemoteStatus()`), the only entry point that loads libp2p.
+ *
  * @example A service with a session, a counter and a cancellation
  * ```ts
  * import { Context, current } from "@fastn/context";
