@@ -29,17 +29,33 @@
 import { parseArgs } from "node:util";
 import { configure, type Context, DeadlineExceededError, main, Metric } from "@fastn/context";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    stuck: { type: "boolean" },
-    "tick-ms": { type: "string", default: "1000" },
-    port: { type: "string", default: "0" },
-    "http-port": { type: "string" },
-    record: { type: "string" },
-    "request-timeout-ms": { type: "string", default: "30000" },
-  },
-});
+const USAGE =
+  "usage: service.ts [--stuck] [--tick-ms N] [--port N] [--http-port N] [--record FILE] " +
+  "[--request-timeout-ms N]";
+const { values: flags } = (() => {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        stuck: { type: "boolean" },
+        "tick-ms": { type: "string", default: "1000" },
+        port: { type: "string", default: "0" },
+        "http-port": { type: "string" },
+        record: { type: "string" },
+        "request-timeout-ms": { type: "string", default: "30000" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    // One line for a mistake in the flags, not parseArgs' advice and a stack.
+    console.error(`service.ts: ${(e as Error).message.split(". ")[0]}\n${USAGE}`);
+    Deno.exit(2);
+  }
+})();
+if (flags.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const tickMs = Number(flags["tick-ms"]);
 const requestTimeoutMs = Number(flags["request-timeout-ms"]);
 
