@@ -62,6 +62,7 @@ Deno.test("remote access warns when [access] status is empty", async () => {
   });
   const err = await app.stderr.until((t) => /warning/.test(t), "the warning", 20_000);
   assert.match(err, new RegExp(`warning: \\[access\\] status in ${path} is empty`));
+  await app.stdout.until((t) => t.includes("ready"), "the ready line"); // signals are handled
   app.child.kill("SIGTERM");
   assert.deepEqual(await app.exited(), 0, app.stderr.text);
 });
