@@ -30,6 +30,7 @@ Deno.test("option mistakes are one line each, then the usage", async () => {
     [["id", "--bogus"], "cli.ts id: unknown option --bogus"],
     [["id", "extra"], 'cli.ts id: unexpected argument "extra"'],
     [["--bogus"], "cli.ts: unknown option --bogus"],
+    [["replay", "--bogus"], "cli.ts replay: unknown option --bogus"],
   ];
   for (const [args, first] of cases) {
     const r = await cli(args, { dir: dir.path });

@@ -249,7 +249,7 @@ Deno.test("bad replay input gets clear errors and exit 2", async () => {
     [[path, "--diff", "+1m"], /--diff needs two moments: --diff T1 T2/],
     [[path, "--speed", "0"], /--speed "0": a positive number/],
     [[path, "--find", ""], /--find needs what to find/],
-    [[path, "--bogus"], /Unknown option '--bogus'/],
+    [[path, "--bogus"], /^cli\.ts replay: unknown option --bogus\n/],
     [[`${dir.path}/none.jsonl`], /none.jsonl: no such recording/],
   ];
   for (const [args, message] of cases) {

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { type CommandIo as CliIo, EXIT, headerLine, processIo } from "./io.ts";
+import { type CommandIo as CliIo, EXIT, headerLine, parseCommandArgs, processIo } from "./io.ts";
 import { safeText } from "../core/names.ts";
 import { checkReceivedStatus, ReceivedStatusError } from "../status/received.ts";
 import { formatDuration } from "../status/format.ts";
@@ -187,20 +186,15 @@ function parseReplayArgs(args: string[], io: CliIo): Parsed | "help" {
       throw new UsageError(`--diff takes two moments after it: --diff T1 T2`);
     } else rest.push(a);
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      at: { type: "string" },
-      find: { type: "string" },
-      json: { type: "boolean" },
-      speed: { type: "string" },
-      color: { type: "boolean" },
-      "no-color": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommandArgs(rest, {
+    at: { type: "string" },
+    find: { type: "string" },
+    json: { type: "boolean" },
+    speed: { type: "string" },
+    color: { type: "boolean" },
+    "no-color": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (values.help) return "help";
   if (positionals.length === 0) throw new UsageError(`which recording? cli.ts replay FILE`);
   if (positionals.length > 1) {
@@ -263,7 +257,7 @@ export async function replayCommand(
     }
     p = r;
   } catch (e) {
-    io.err(`cli.ts replay: ${(e as Error).message}\nTry 'cli.ts replay --help'.\n`);
+    io.err(`cli.ts replay: ${(e as Error).message}\n\n${REPLAY_HELP}\n`);
     return EXIT.usage;
   }
 
