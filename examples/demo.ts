@@ -5,7 +5,8 @@
  * SIGTERM and reports how it exited.
  *
  * ```sh
- * deno task demo
+ * deno run -A examples/demo.ts          # loads no npm package: nothing is downloaded for it
+ * deno task demo                        # the same, after the task runner installs deno.json's npm deps
  * deno run -A examples/demo.ts --calm   # without the stuck lock
  * ```
  *

@@ -221,3 +221,21 @@ Deno.test("cli.ts status with an empty DENO_DIR downloads nothing from npm", asy
     Deno.removeSync(denoDir, { recursive: true });
   }
 });
+
+Deno.test("the demo run with an empty DENO_DIR downloads nothing from npm", async () => {
+  using dir = socketDir();
+  const denoDir = Deno.makeTempDirSync({ prefix: "fastn-deno-dir-" });
+  try {
+    await using p = start(["run", "-A", `${ROOT}examples/demo.ts`, "--calm"], {
+      dir: dir.path,
+      env: { DENO_DIR: denoDir },
+    });
+    await p.closeStdin();
+    assert.deepEqual(await p.exited(), 0, p.stderr.text);
+    assert.match(p.stdout.text, /the service exited with code 0/);
+    assert.doesNotMatch(p.stdout.text + p.stderr.text, /Download/);
+    assert.throws(() => Deno.statSync(`${denoDir}/npm/registry.npmjs.org`));
+  } finally {
+    Deno.removeSync(denoDir, { recursive: true });
+  }
+});
