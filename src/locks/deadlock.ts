@@ -24,7 +24,8 @@
 
 import { Context, internals } from "../core/context.ts";
 import { describe } from "../core/names.ts";
-import type { LockKind, LockMode, NamedLock } from "../core/context.ts";
+import type { NamedLock } from "../core/context.ts";
+import type { LockKind, LockMode } from "../core/options.ts";
 import type { Tree } from "../core/tree.ts";
 import type { DeadlockFinding, DeadlockMember } from "./deadlock_types.ts";
 import { lockRegistry } from "./registry.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Context, LockKind, LockMode } from "../core/context.ts";
+import type { Context } from "../core/context.ts";
+import type { LockKind, LockMode } from "../core/options.ts";
 
 /**
  * One member of a deadlock cycle: a context waiting for a lock that the next member holds (or,

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Context, LockKind, NamedLock } from "../core/context.ts";
+import type { Context, NamedLock } from "../core/context.ts";
+import type { LockKind } from "../core/options.ts";
 import { DeadlineExceededError, heldText } from "../core/errors.ts";
 
 /**

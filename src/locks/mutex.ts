@@ -4,14 +4,8 @@
  * @module
  */
 
-import type {
-  Context,
-  ContextMutex,
-  LockHolderInfo,
-  LockMode,
-  LockOptions,
-  MutexGuard,
-} from "../core/context.ts";
+import type { Context, ContextMutex, LockHolderInfo, MutexGuard } from "../core/context.ts";
+import type { LockMode, LockOptions } from "../core/options.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";
 import { checkDeadlock, isWaiting, type WaitRecord, waitsElsewhere } from "./deadlock.ts";

@@ -9,11 +9,10 @@ import type {
   Context,
   ContextRwLock,
   LockHolderInfo,
-  LockMode,
-  LockOptions,
   ReadGuard,
   WriteGuard,
 } from "../core/context.ts";
+import type { LockMode, LockOptions } from "../core/options.ts";
 import { current } from "../core/current.ts";
 import { checkName } from "../core/names.ts";
 import type { WaitRecord } from "./deadlock.ts";

@@ -5,14 +5,8 @@
  * @module
  */
 
-import type {
-  Context,
-  ContextSemaphore,
-  LockHolderInfo,
-  LockMode,
-  LockOptions,
-  SemaphoreGuard,
-} from "../core/context.ts";
+import type { Context, ContextSemaphore, LockHolderInfo, SemaphoreGuard } from "../core/context.ts";
+import type { LockMode, LockOptions } from "../core/options.ts";
 import { current } from "../core/current.ts";
 import { checkName, describe } from "../core/names.ts";
 import type { WaitRecord } from "./deadlock.ts";

@@ -11,12 +11,10 @@ import {
   type Context,
   internals,
   type LockHolderInfo,
-  type LockKind,
-  type LockMode,
-  type LockOptions,
   type LockWaiterInfo,
   type NamedLock,
 } from "../core/context.ts";
+import { type LockKind, type LockMode, type LockOptions } from "../core/options.ts";
 import { describe } from "../core/names.ts";
 import type { Tree } from "../core/tree.ts";
 import { checkDeadlock, endWait, type GraphLock, startWait, type WaitRecord } from "./deadlock.ts";

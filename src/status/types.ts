@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Context, LockKind, LockMode } from "../core/context.ts";
+import type { Context } from "../core/context.ts";
+import type { LockKind, LockMode } from "../core/options.ts";
 import type { JsonValue } from "../core/json.ts";
 import type { MetricValue } from "../core/metric.ts";
 import type { SystemMetrics } from "./system_metrics.ts";

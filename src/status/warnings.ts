@@ -11,7 +11,7 @@ import type { Context } from "../core/context.ts";
 import { unescapeSegment } from "../core/names.ts";
 import { formatDuration } from "./format.ts";
 import type { DeadlockFinding } from "../locks/deadlock.ts";
-import type { LockKind, LockMode } from "../core/context.ts";
+import type { LockKind, LockMode } from "../core/options.ts";
 import type { Tree } from "../core/tree.ts";
 import { lockRegistry } from "../locks/registry.ts";
 
