@@ -14,7 +14,7 @@ import {
   type LockWaiterInfo,
   type NamedLock,
 } from "../core/context.ts";
-import { type LockKind, type LockMode, type LockOptions } from "../core/options.ts";
+import type { LockKind, LockMode, LockOptions } from "../core/options.ts";
 import { describe } from "../core/names.ts";
 import type { Tree } from "../core/tree.ts";
 import { checkDeadlock, endWait, type GraphLock, startWait, type WaitRecord } from "./deadlock.ts";
