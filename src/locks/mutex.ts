@@ -87,20 +87,17 @@ class Mutex<T> extends QueuedLock implements ContextMutex<T> {
   }
 
   #take(ctx: Context): MutexGuardImpl<T> {
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(ctx, tree, now);
+    const now = this.touchNow(ctx);
     const g = this.#holder = new MutexGuardImpl(this, ctx, now);
     if (!this.listed) this.registry.list(this);
-    tree.changed();
+    this.tree.changed();
     return g;
   }
 
   unlock(g: MutexGuardImpl<T>): void {
     if (this.#holder !== g) return;
     const tree = this.tree;
-    const now = tree.stamp();
-    touch(g.context, tree, now);
+    const now = this.touchNow(g.context);
     const w = this.q.head;
     if (w === undefined) {
       this.#holder = undefined;

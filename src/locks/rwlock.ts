@@ -135,43 +135,33 @@ class RwLock<T> extends QueuedLock implements ContextRwLock<T> {
   }
 
   #takeRead(ctx: Context): RwGuard<T> {
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(ctx, tree, now);
+    const now = this.touchNow(ctx);
     const g = new RwGuard(this, ctx, now, false);
     if (!this.listed) this.registry.list(this);
     this.#readers.add(g);
-    tree.changed();
+    this.tree.changed();
     return g;
   }
 
   #takeWrite(ctx: Context): RwGuard<T> {
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(ctx, tree, now);
+    const now = this.touchNow(ctx);
     const g = this.#writer = new RwGuard(this, ctx, now, true);
     if (!this.listed) this.registry.list(this);
-    tree.changed();
+    this.tree.changed();
     return g;
   }
 
   unlockRead(g: RwGuard<T>): void {
     if (!this.#readers.delete(g)) return;
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(g.context, tree, now);
+    const now = this.touchNow(g.context);
     if (this.#readers.size === 0) this.drain(now);
-    tree.changed();
+    this.tree.changed();
   }
 
   unlockWrite(g: RwGuard<T>): void {
     if (this.#writer !== g) return;
     this.#writer = undefined;
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(g.context, tree, now);
-    this.drain(now);
-    tree.changed();
+    this.releasedBy(g.context);
   }
 
   /** Grants what the queue's head allows. */

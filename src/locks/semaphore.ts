@@ -109,25 +109,19 @@ class Semaphore extends QueuedLock implements ContextSemaphore {
   }
 
   #take(ctx: Context, n: number): SemGuard {
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(ctx, tree, now);
+    const now = this.touchNow(ctx);
     const g = new SemGuard(this, ctx, now, n);
     if (!this.listed) this.registry.list(this);
     this.#holders.add(g);
     this.#available -= n;
-    tree.changed();
+    this.tree.changed();
     return g;
   }
 
   unlock(g: SemGuard): void {
     if (!this.#holders.delete(g)) return;
     this.#available += g.permits;
-    const tree = this.tree;
-    const now = tree.stamp();
-    touch(g.context, tree, now);
-    this.drain(now);
-    tree.changed();
+    this.releasedBy(g.context);
   }
 
   /** Grants what the queue's head allows. */

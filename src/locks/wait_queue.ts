@@ -57,6 +57,19 @@ export abstract class QueuedLock implements GraphLock, ListedLock {
   /** Grants what the queue's head allows now that waits have left. */
   abstract drain(now: number): void;
 
+  /** Reads the tree's stamp and marks `ctx` active at it: how every take and release starts. */
+  touchNow(ctx: Context): number {
+    const now = this.tree.stamp();
+    touch(ctx, this.tree, now);
+    return now;
+  }
+
+  /** After `ctx` released what may let waiters go: grants what the queue allows, tells the tree. */
+  releasedBy(ctx: Context): void {
+    this.drain(this.touchNow(ctx));
+    this.tree.changed();
+  }
+
   waiters(): LockWaiterInfo[] {
     return this.q.infos();
   }
@@ -66,10 +79,7 @@ export abstract class QueuedLock implements GraphLock, ListedLock {
     if (!w.queued) return;
     this.q.remove(w);
     detach(w);
-    const now = this.tree.stamp();
-    touch(w.ctx, this.tree, now);
-    this.drain(now); // waits behind one that gave up may go now
-    this.tree.changed();
+    this.releasedBy(w.ctx); // waits behind one that gave up may go now
     w.reject(reason);
   }
 
@@ -77,10 +87,7 @@ export abstract class QueuedLock implements GraphLock, ListedLock {
     // All of ctx's waits leave before anything is granted: none of them gets the lock now.
     const gone = withdrawAll(this.q, ctx);
     if (gone.length === 0) return;
-    const now = this.tree.stamp();
-    touch(ctx, this.tree, now);
-    this.drain(now);
-    this.tree.changed();
+    this.releasedBy(ctx);
     for (const w of gone) w.reject(error);
   }
 }
