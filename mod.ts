@@ -116,19 +116,18 @@ import "./src/locks/locks.ts";
 export { Metric, type MetricKind, type MetricValue } from "./src/core/metric.ts";
 export type { JsonValue } from "./src/core/json.ts";
 export { type Config, configure } from "./src/core/config.ts";
-export {
-  type ContextStatus,
-  type LockStatus,
-  type LockWaiter,
-  type Status,
-  status,
-  statusJson,
-  type StatusOptions,
-  type StatusWarning,
-  type SystemMetrics,
-  type WarningCode,
-  type WarningSeverity,
-} from "./src/status/status.ts";
+export { status, statusJson } from "./src/status/status.ts";
+export type {
+  ContextStatus,
+  LockStatus,
+  LockWaiter,
+  Status,
+  StatusOptions,
+  StatusWarning,
+  SystemMetrics,
+  WarningCode,
+  WarningSeverity,
+} from "./src/status/types.ts";
 export { type RenderOptions, renderStatus } from "./src/status/render.ts";
 export { statusStream, type StatusStreamOptions } from "./src/status/stream.ts";
 export { formatBytes, formatDuration, formatNumber } from "./src/status/format.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openStream } from "../src/cli/client.ts";
-import type { ContextStatus, Status } from "../src/status/status.ts";
+import type { ContextStatus, Status } from "../src/status/types.ts";
 import {
   cli,
   exists,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { configure, Context, global, Metric, renderStatus } from "../mod.ts";
 import { internals } from "../src/core/context.ts";
-import { type Status, status, statusJson, type StatusWarning } from "../src/status/status.ts";
+import { status, statusJson } from "../src/status/status.ts";
+import type { Status, StatusWarning } from "../src/status/types.ts";
 import type { SystemMetrics } from "../src/status/system_metrics.ts";
 import { TINY_SYSTEM } from "./fixtures/system.ts";
 import { fakeLock } from "./fixtures/fake_lock.ts";

@@ -139,3 +139,25 @@ function usageMessage(e: unknown): string {
       return message.split(". ")[0];
   }
 }
+
+/**
+ * A command's arguments, parsed by `parse`: on `--help` (`parse` returns `"help"`) the help is
+ * printed and `EXIT.ok` comes back instead; on a mistake (`parse` throws) the cause and the help
+ * go to stderr and `EXIT.usage` comes back.
+ */
+export function parseCommand<T extends object>(
+  command: string,
+  help: string,
+  io: CommandIo,
+  parse: () => T | "help",
+): T | number {
+  try {
+    const parsed = parse();
+    if (parsed !== "help") return parsed;
+    io.out(help + "\n");
+    return EXIT.ok;
+  } catch (e) {
+    io.err(`cli.ts ${command}: ${(e as Error).message}\n\n${help}\n`);
+    return EXIT.usage;
+  }
+}

@@ -6,7 +6,7 @@
 
 import { jsonText } from "../core/json.ts";
 import { renderStatus } from "../status/render.ts";
-import type { Status } from "../status/status.ts";
+import type { Status } from "../status/types.ts";
 import { RemoteClient, type ResolvedTarget } from "../remote/client.ts";
 import { RemoteStatusError } from "../remote/errors.ts";
 import { shortId52 } from "../remote/id52.ts";

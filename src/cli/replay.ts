@@ -6,7 +6,14 @@
  * @module
  */
 
-import { type CommandIo as CliIo, EXIT, headerLine, parseCommandArgs, processIo } from "./io.ts";
+import {
+  type CommandIo as CliIo,
+  EXIT,
+  headerLine,
+  parseCommand,
+  parseCommandArgs,
+  processIo,
+} from "./io.ts";
 import { safeText } from "../core/names.ts";
 import { checkReceivedStatus, ReceivedStatusError } from "../status/received.ts";
 import { formatDuration } from "../status/format.ts";
@@ -248,18 +255,8 @@ export async function replayCommand(
   args: string[],
   io: ReplayIo = replayIo(),
 ): Promise<number> {
-  let p: Parsed;
-  try {
-    const r = parseReplayArgs(args, io);
-    if (r === "help") {
-      io.out(REPLAY_HELP + "\n");
-      return EXIT.ok;
-    }
-    p = r;
-  } catch (e) {
-    io.err(`cli.ts replay: ${(e as Error).message}\n\n${REPLAY_HELP}\n`);
-    return EXIT.usage;
-  }
+  const p = parseCommand("replay", REPLAY_HELP, io, () => parseReplayArgs(args, io));
+  if (typeof p === "number") return p;
 
   let rec: Recording;
   try {

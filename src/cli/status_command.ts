@@ -14,6 +14,7 @@ import {
   type CommandIo as CliIo,
   EXIT,
   headerLine,
+  parseCommand,
   parseCommandArgs,
   processIo,
   redraw,
@@ -94,19 +95,9 @@ export async function statusCommand(
   args: string[],
   io: CliIo = processIo(),
 ): Promise<number> {
-  let parsed: Parsed;
-  try {
-    const r = parseOptions(args, io);
-    if (r === "help") {
-      io.out(STATUS_HELP + "\n");
-      return EXIT.ok;
-    }
-    parsed = r;
-  } catch (e) {
-    // Every mistake parseOptions finds is in the arguments (a UsageError, or one of --record's).
-    io.err(`cli.ts status: ${(e as Error).message}\n\n${STATUS_HELP}\n`);
-    return EXIT.usage;
-  }
+  // Every mistake parseOptions finds is in the arguments (a UsageError, or one of --record's).
+  const parsed = parseCommand("status", STATUS_HELP, io, () => parseOptions(args, io));
+  if (typeof parsed === "number") return parsed;
 
   // Every permission the command needs, asked at once.
   const missing = parsed.targets.length > 0 ? missingRemotePermissions() : missingPermissions();

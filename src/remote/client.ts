@@ -10,7 +10,7 @@ import "./shim.ts";
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
-import type { Status } from "../status/status.ts";
+import type { Status } from "../status/types.ts";
 import { loadConfig, type RemoteConfig } from "./config.ts";
 import {
   NoAddressError,

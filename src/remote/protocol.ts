@@ -15,7 +15,7 @@
 import { jsonText } from "../core/json.ts";
 import { safeText } from "../core/names.ts";
 import { checkReceivedStatus } from "../status/received.ts";
-import type { Status } from "../status/status.ts";
+import type { Status } from "../status/types.ts";
 
 /**
  * The protocol of one status snapshot: a `{}` request frame, one `{"status": …}` answer frame.

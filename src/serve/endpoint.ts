@@ -32,7 +32,8 @@ import {
   socketName,
 } from "./socket_dir.ts";
 import { renderStatus } from "../status/render.ts";
-import { type Status, status, statusJson } from "../status/status.ts";
+import { status, statusJson } from "../status/status.ts";
+import type { Status } from "../status/types.ts";
 import { statusStream } from "../status/stream.ts";
 import { type LocalHttpLimits, serveLocalHttp } from "./http_server.ts";
 import { METRICS_CONTENT_TYPES, openMetrics } from "../status/openmetrics.ts";

@@ -38,7 +38,8 @@ import { rootOption } from "../core/current.ts";
 import { FOLDED_SEGMENT, type PathNode } from "../core/counters.ts";
 import { describe, escapeSegment } from "../core/names.ts";
 import { lockRegistry } from "../locks/registry.ts";
-import { type ContextStatus, snapshot, type StatusOptions } from "./status.ts";
+import { snapshot } from "./status.ts";
+import type { ContextStatus, StatusOptions } from "./types.ts";
 import type { WarningCode, WarningSeverity } from "./warnings.ts";
 
 /**

@@ -36,18 +36,6 @@ import {
   type WaiterEntry,
 } from "./warnings.ts";
 
-export type {
-  ContextStatus,
-  LockStatus,
-  LockWaiter,
-  Status,
-  StatusOptions,
-  StatusWarning,
-  SystemMetrics,
-  WarningCode,
-  WarningSeverity,
-} from "./types.ts";
-
 // A Status made by status(): the same fields, plus the dashboard as its text.
 class StatusSnapshot implements Status {
   timestamp: number;

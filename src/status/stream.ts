@@ -6,13 +6,8 @@
  */
 
 import { describe } from "../core/names.ts";
-import {
-  type Snapshot,
-  snapshot,
-  type Status,
-  type StatusOptions,
-  withDashboard,
-} from "./status.ts";
+import { type Snapshot, snapshot, withDashboard } from "./status.ts";
+import type { Status, StatusOptions } from "./types.ts";
 import type { Tree } from "../core/tree.ts";
 import { internals } from "../core/context.ts";
 import { rootOption } from "../core/current.ts";
